@@ -1,0 +1,1 @@
+#include "mcpgw/mcp/types.h"
