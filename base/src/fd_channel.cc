@@ -11,7 +11,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -78,6 +82,38 @@ absl::Status WriteError(int err) {
 
 }  // namespace
 
+struct FdChannel::Core {
+  Core(int read_fd, int write_fd, int wake_fd, Options options);
+  ~Core();
+
+  void Loop() noexcept;
+  void Wake();
+  absl::Status Write(absl::Span<const absl::string_view> parts);
+  // Writes queued bytes until done or the descriptor would block.
+  absl::Status FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int read_fd;
+  const int write_fd;
+  const int wake_fd;  // eventfd that interrupts poll()
+  const Options options;
+  int read_flags = -1;  // original fcntl flags, restored when not owned
+  int write_flags = -1;
+  bool write_nonblocking = false;
+
+  Callbacks callbacks;  // used by the I/O thread only, after Start
+  std::thread thread;
+
+  absl::Mutex mu_;
+  std::string queued ABSL_GUARDED_BY(mu_);  // bytes waiting for the peer
+  size_t queued_offset ABSL_GUARDED_BY(mu_) = 0;
+  bool started ABSL_GUARDED_BY(mu_) = false;
+  bool closing ABSL_GUARDED_BY(mu_) = false;       // Close called
+  bool write_closed ABSL_GUARDED_BY(mu_) = false;  // CloseWrite called
+  bool write_shut ABSL_GUARDED_BY(mu_) = false;    // write side actually ended
+  absl::Status broken ABSL_GUARDED_BY(mu_);        // first write error
+};
+
 absl::StatusOr<std::unique_ptr<FdChannel>> FdChannel::Create(int read_fd, int write_fd,
                                                              Options options) {
   for (int fd : {read_fd, write_fd}) {
@@ -92,68 +128,99 @@ absl::StatusOr<std::unique_ptr<FdChannel>> FdChannel::Create(int read_fd, int wr
     return absl::ErrnoToStatus(errno, "eventfd");
   }
   IgnoreSigpipeOnce();
-  return std::unique_ptr<FdChannel>(new FdChannel(read_fd, write_fd, wake, options));
+  return std::unique_ptr<FdChannel>(
+      new FdChannel(std::make_shared<Core>(read_fd, write_fd, wake, options)));
 }
 
-FdChannel::FdChannel(int read_fd, int write_fd, int wake_fd, Options options)
-    : read_fd_(read_fd), write_fd_(write_fd), wake_fd_(wake_fd), options_(options) {
-  if (IsPipeOrSocket(read_fd_)) {
-    read_flags_ = fcntl(read_fd_, F_GETFL);
-    fcntl(read_fd_, F_SETFL, read_flags_ | O_NONBLOCK);
+FdChannel::FdChannel(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+FdChannel::Core::Core(int r, int w, int wake, Options opts)
+    : read_fd(r), write_fd(w), wake_fd(wake), options(opts) {
+  if (IsPipeOrSocket(read_fd)) {
+    read_flags = fcntl(read_fd, F_GETFL);
+    fcntl(read_fd, F_SETFL, read_flags | O_NONBLOCK);
   }
-  if (IsPipeOrSocket(write_fd_)) {
-    write_nonblocking_ = true;
-    if (write_fd_ != read_fd_) {
-      write_flags_ = fcntl(write_fd_, F_GETFL);
-      fcntl(write_fd_, F_SETFL, write_flags_ | O_NONBLOCK);
+  if (IsPipeOrSocket(write_fd)) {
+    write_nonblocking = true;
+    if (write_fd != read_fd) {
+      write_flags = fcntl(write_fd, F_GETFL);
+      fcntl(write_fd, F_SETFL, write_flags | O_NONBLOCK);
     }
   }
+}
+
+FdChannel::Core::~Core() {
+  if (options.owns_fds) {
+    close(read_fd);
+    if (write_fd != read_fd && !write_shut) {
+      close(write_fd);
+    }
+  } else {
+    if (read_flags >= 0) {
+      fcntl(read_fd, F_SETFL, read_flags);
+    }
+    if (write_flags >= 0) {
+      fcntl(write_fd, F_SETFL, write_flags);
+    }
+  }
+  close(wake_fd);
 }
 
 FdChannel::~FdChannel() { Close(); }
 
 absl::Status FdChannel::Start(Callbacks callbacks) {
-  absl::MutexLock lock(&mu_);
-  if (started_) {
-    return absl::FailedPreconditionError("FdChannel::Start called twice");
-  }
-  if (closing_) {
+  if (core_ == nullptr) {
     return absl::FailedPreconditionError("FdChannel::Start called after Close");
   }
-  started_ = true;
-  callbacks_ = std::move(callbacks);
-  thread_ = std::thread([this] { Loop(); });
+  Core& c = *core_;
+  absl::MutexLock lock(&c.mu_);
+  if (c.started) {
+    return absl::FailedPreconditionError("FdChannel::Start called twice");
+  }
+  if (c.closing) {
+    return absl::FailedPreconditionError("FdChannel::Start called after Close");
+  }
+  c.started = true;
+  c.callbacks = std::move(callbacks);
+  c.thread = std::thread([core = core_] { core->Loop(); });
   return absl::OkStatus();
 }
 
-void FdChannel::Wake() {
+void FdChannel::Core::Wake() {
   uint64_t one = 1;
-  ssize_t n = write(wake_fd_, &one, sizeof(one));
+  ssize_t n = write(wake_fd, &one, sizeof(one));
   (void)n;  // a full eventfd counter already means "wake up"
 }
 
 absl::Status FdChannel::Write(absl::Span<const absl::string_view> parts) {
-  absl::MutexLock lock(&mu_);
-  if (!broken_.ok()) {
-    return broken_;
+  if (core_ == nullptr) {
+    return absl::UnavailableError("the stream is closed");
   }
-  if (closing_ || write_closed_) {
+  return core_->Write(parts);
+}
+
+absl::Status FdChannel::Core::Write(absl::Span<const absl::string_view> parts) {
+  absl::MutexLock lock(&mu_);
+  if (!broken.ok()) {
+    return broken;
+  }
+  if (closing || write_closed) {
     return absl::UnavailableError("the stream is closed for writing");
   }
   size_t total = 0;
   for (absl::string_view p : parts) {
     total += p.size();
   }
-  size_t pending = queued_.size() - queued_offset_;
+  size_t pending = queued.size() - queued_offset;
   if (pending > 0) {
-    if (pending + total > options_.max_queued_write_bytes) {
+    if (pending + total > options.max_queued_write_bytes) {
       Fail(absl::ResourceExhaustedError(absl::StrCat(
-          "the peer stopped reading: more than ", options_.max_queued_write_bytes,
+          "the peer stopped reading: more than ", options.max_queued_write_bytes,
           " bytes are waiting to be written")));
-      return broken_;
+      return broken;
     }
     for (absl::string_view p : parts) {
-      queued_.append(p.data(), p.size());
+      queued.append(p.data(), p.size());
     }
     return absl::OkStatus();
   }
@@ -166,12 +233,12 @@ absl::Status FdChannel::Write(absl::Span<const absl::string_view> parts) {
   }
   size_t written = 0;
   while (!iov.empty()) {
-    ssize_t n = WriteSome(write_fd_, iov);
+    ssize_t n = WriteSome(write_fd, iov);
     if (n < 0) {
       Fail(WriteError(static_cast<int>(-n)));
-      return broken_;
+      return broken;
     }
-    if (n == 0 && write_nonblocking_) {
+    if (n == 0 && write_nonblocking) {
       break;  // the peer is full: queue the rest for the I/O thread
     }
     written += static_cast<size_t>(n);
@@ -180,125 +247,135 @@ absl::Status FdChannel::Write(absl::Span<const absl::string_view> parts) {
   if (iov.empty()) {
     return absl::OkStatus();
   }
-  if (total - written > options_.max_queued_write_bytes) {
+  if (total - written > options.max_queued_write_bytes) {
     Fail(absl::ResourceExhaustedError(
         absl::StrCat("the peer stopped reading: a write of ", total,
-                     " bytes does not fit the limit of ", options_.max_queued_write_bytes,
+                     " bytes does not fit the limit of ", options.max_queued_write_bytes,
                      " queued bytes")));
-    return broken_;
+    return broken;
   }
   for (const iovec& v : iov) {
-    queued_.append(static_cast<const char*>(v.iov_base), v.iov_len);
+    queued.append(static_cast<const char*>(v.iov_base), v.iov_len);
   }
-  if (started_) {
+  if (started) {
     Wake();
   }
   return absl::OkStatus();
 }
 
 void FdChannel::CloseWrite() {
-  absl::MutexLock lock(&mu_);
-  if (write_closed_) {
+  if (core_ == nullptr) {
     return;
   }
-  write_closed_ = true;
-  if (started_) {
+  Core& c = *core_;
+  absl::MutexLock lock(&c.mu_);
+  if (c.write_closed) {
+    return;
+  }
+  c.write_closed = true;
+  if (c.started) {
+    c.Wake();
+  } else if (c.queued_offset == c.queued.size() && !c.write_shut) {
+    c.write_shut = true;
+    if (c.write_fd == c.read_fd) {
+      shutdown(c.write_fd, SHUT_WR);
+    } else if (c.options.owns_fds) {
+      close(c.write_fd);
+    }
+  }
+}
+
+void FdChannel::Core::Fail(absl::Status status) {
+  if (broken.ok()) {
+    broken = std::move(status);
+  }
+  queued.clear();
+  queued_offset = 0;
+  if (started) {
     Wake();
   }
 }
 
-void FdChannel::Fail(absl::Status status) {
-  if (broken_.ok()) {
-    broken_ = std::move(status);
-  }
-  queued_.clear();
-  queued_offset_ = 0;
-  if (started_) {
-    Wake();
-  }
-}
-
-absl::Status FdChannel::FlushLocked() {
-  while (queued_offset_ < queued_.size()) {
-    std::vector<iovec> iov{
-        iovec{queued_.data() + queued_offset_, queued_.size() - queued_offset_}};
-    ssize_t n = WriteSome(write_fd_, iov);
+absl::Status FdChannel::Core::FlushLocked() {
+  while (queued_offset < queued.size()) {
+    std::vector<iovec> iov{iovec{queued.data() + queued_offset, queued.size() - queued_offset}};
+    ssize_t n = WriteSome(write_fd, iov);
     if (n < 0) {
       return WriteError(static_cast<int>(-n));
     }
     if (n == 0) {
       return absl::OkStatus();  // would block; poll for POLLOUT
     }
-    queued_offset_ += static_cast<size_t>(n);
+    queued_offset += static_cast<size_t>(n);
   }
-  queued_.clear();
-  queued_offset_ = 0;
-  if (queued_.capacity() > (size_t{1} << 20)) {
-    queued_.shrink_to_fit();
+  queued.clear();
+  queued_offset = 0;
+  if (queued.capacity() > (size_t{1} << 20)) {
+    queued.shrink_to_fit();
   }
   return absl::OkStatus();
 }
 
-void FdChannel::Loop() noexcept {
-  std::string buffer(options_.read_chunk_bytes, '\0');
+void FdChannel::Core::Loop() noexcept {
+  std::string buffer(options.read_chunk_bytes, '\0');
   bool reading = true;
   bool reported = false;
   auto report = [&](absl::Status status) {
     reading = false;
     if (!reported) {
       reported = true;
-      if (callbacks_.on_closed) {
-        callbacks_.on_closed(std::move(status));
+      if (callbacks.on_closed) {
+        callbacks.on_closed(std::move(status));
       }
     }
   };
   while (true) {
     bool want_write = false;
+    absl::Status failure;
     {
       absl::MutexLock lock(&mu_);
-      if (closing_) {
+      if (closing) {
         break;
       }
-      if (!broken_.ok() && reading) {
-        absl::Status why = broken_;
-        mu_.Unlock();
-        report(std::move(why));
-        mu_.Lock();
-        continue;
-      }
-      if (broken_.ok() && queued_offset_ < queued_.size()) {
+      if (broken.ok() && queued_offset < queued.size()) {
         absl::Status s = FlushLocked();
         if (!s.ok()) {
           Fail(std::move(s));
-          continue;
         }
       }
-      want_write = queued_offset_ < queued_.size();
-      if (write_closed_ && !want_write && !write_shut_) {
-        write_shut_ = true;
-        if (write_fd_ == read_fd_) {
-          shutdown(write_fd_, SHUT_WR);
-        } else if (options_.owns_fds) {
-          close(write_fd_);
+      if (!broken.ok() && reading) {
+        failure = broken;
+      }
+      want_write = broken.ok() && queued_offset < queued.size();
+      if (write_closed && !want_write && !write_shut) {
+        write_shut = true;
+        if (write_fd == read_fd) {
+          shutdown(write_fd, SHUT_WR);
+        } else if (options.owns_fds) {
+          close(write_fd);
         }
       }
     }
+    if (!failure.ok()) {
+      report(std::move(failure));
+      continue;
+    }
     pollfd fds[3];
     nfds_t n = 0;
-    fds[n++] = pollfd{wake_fd_, POLLIN, 0};
+    fds[n++] = pollfd{wake_fd, POLLIN, 0};
     int read_index = -1;
     int write_index = -1;
     if (reading) {
       read_index = static_cast<int>(n);
-      fds[n++] = pollfd{read_fd_, POLLIN, 0};
+      fds[n++] = pollfd{read_fd, POLLIN, 0};
     }
     if (want_write) {
-      if (read_index >= 0 && read_fd_ == write_fd_) {
+      if (read_index >= 0 && read_fd == write_fd) {
         fds[read_index].events |= POLLOUT;
         write_index = read_index;
       } else {
         write_index = static_cast<int>(n);
-        fds[n++] = pollfd{write_fd_, POLLOUT, 0};
+        fds[n++] = pollfd{write_fd, POLLOUT, 0};
       }
     }
     int rc = poll(fds, n, -1);
@@ -308,17 +385,17 @@ void FdChannel::Loop() noexcept {
       }
       report(absl::ErrnoToStatus(errno, "poll"));
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(&closing_));
+      mu_.Await(absl::Condition(&closing));
       break;
     }
     if (fds[0].revents & POLLIN) {
       uint64_t value;
-      ssize_t ignored = read(wake_fd_, &value, sizeof(value));
+      ssize_t ignored = read(wake_fd, &value, sizeof(value));
       (void)ignored;
     }
     if (write_index >= 0 && (fds[write_index].revents & (POLLOUT | POLLERR | POLLHUP))) {
       absl::MutexLock lock(&mu_);
-      if (broken_.ok()) {
+      if (broken.ok()) {
         absl::Status s = FlushLocked();
         if (!s.ok()) {
           Fail(std::move(s));
@@ -326,10 +403,10 @@ void FdChannel::Loop() noexcept {
       }
     }
     if (read_index >= 0 && (fds[read_index].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t got = read(read_fd_, buffer.data(), buffer.size());
+      ssize_t got = read(read_fd, buffer.data(), buffer.size());
       if (got > 0) {
-        if (callbacks_.on_data) {
-          callbacks_.on_data(absl::string_view(buffer.data(), static_cast<size_t>(got)));
+        if (callbacks.on_data) {
+          callbacks.on_data(absl::string_view(buffer.data(), static_cast<size_t>(got)));
         }
       } else if (got == 0) {
         report(absl::OkStatus());
@@ -342,40 +419,33 @@ void FdChannel::Loop() noexcept {
 }
 
 void FdChannel::Close() {
-  bool join = false;
+  if (core_ == nullptr) {
+    return;
+  }
+  Core& c = *core_;
+  std::thread thread;
   {
-    absl::MutexLock lock(&mu_);
-    if (!closing_) {
-      closing_ = true;
-      if (started_) {
-        Wake();
+    absl::MutexLock lock(&c.mu_);
+    if (!c.closing) {
+      c.closing = true;
+      c.queued.clear();
+      c.queued_offset = 0;
+      if (c.started) {
+        c.Wake();
       }
     }
-    join = thread_.joinable() && thread_.get_id() != std::this_thread::get_id();
+    thread = std::move(c.thread);
   }
-  if (join) {
-    thread_.join();
-  }
-  absl::MutexLock lock(&mu_);
-  if (fds_closed_ || (thread_.joinable() && thread_.get_id() == std::this_thread::get_id())) {
-    return;  // on the I/O thread itself: the destructor finishes the job
-  }
-  fds_closed_ = true;
-  queued_.clear();
-  if (options_.owns_fds) {
-    close(read_fd_);
-    if (write_fd_ != read_fd_ && !write_shut_) {
-      close(write_fd_);
-    }
-  } else {
-    if (read_flags_ >= 0) {
-      fcntl(read_fd_, F_SETFL, read_flags_);
-    }
-    if (write_flags_ >= 0) {
-      fcntl(write_fd_, F_SETFL, write_flags_);
+  if (thread.joinable()) {
+    if (thread.get_id() == std::this_thread::get_id()) {
+      thread.detach();  // closed from a callback: the loop ends by itself and frees the Core
+    } else {
+      thread.join();
     }
   }
-  close(wake_fd_);
+  // Callbacks may hold the last references to objects that own this channel; drop them here
+  // only when the I/O thread is done with them.
+  core_.reset();
 }
 
 }  // namespace mcpgw::base

@@ -8,11 +8,9 @@
 
 #include <cstddef>
 #include <string>
-#include <thread>
+#include <memory>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "mcpgw/base/byte_channel.h"
 
 namespace mcpgw::base {
@@ -47,33 +45,13 @@ class FdChannel final : public ByteChannel {
   void Close() override;
 
  private:
-  FdChannel(int read_fd, int write_fd, int wake_fd, Options options);
-  void Loop() noexcept;
-  void Wake();
-  // Writes queued bytes until done or the descriptor would block. Returns an error on failure.
-  absl::Status FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Everything the I/O thread touches lives in Core, shared by the handle and the thread, so
+  // that the channel may be destroyed from within its own callbacks: the thread then finishes
+  // on its own and frees the Core.
+  struct Core;
+  explicit FdChannel(std::shared_ptr<Core> core);
 
-  const int read_fd_;
-  const int write_fd_;
-  const int wake_fd_;  // eventfd that interrupts poll()
-  const Options options_;
-  int read_flags_ = -1;   // original fcntl flags, restored on Close when not owned
-  int write_flags_ = -1;
-  bool write_nonblocking_ = false;
-
-  Callbacks callbacks_;  // used by the I/O thread only, after Start
-  std::thread thread_;
-
-  absl::Mutex mu_;
-  std::string queued_ ABSL_GUARDED_BY(mu_);     // bytes waiting for the peer
-  size_t queued_offset_ ABSL_GUARDED_BY(mu_) = 0;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;      // Close called
-  bool write_closed_ ABSL_GUARDED_BY(mu_) = false;  // CloseWrite called
-  bool write_shut_ ABSL_GUARDED_BY(mu_) = false;    // write side actually ended
-  absl::Status broken_ ABSL_GUARDED_BY(mu_);        // first write error
-  bool fds_closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<Core> core_;
 };
 
 }  // namespace mcpgw::base
