@@ -1,1 +1,5 @@
-int main() { return 0; }
+#include <iostream>
+
+#include "cli.h"
+
+int main(int argc, char** argv) { return mcpgw::cli::RunCli(argc, argv, std::cout, std::cerr); }

@@ -1,5 +1,6 @@
 #include "mcpgw/mcp/line_transport.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -148,7 +149,7 @@ class LineTransport final : public Transport {
     if (line.size() > options_.max_message_bytes) {
       OversizedFrame frame{line.size(), options_.max_message_bytes,
                            std::string(line.substr(0, kKeptBytes)),
-                           std::string(line.substr(line.size() - kKeptBytes))};
+                           std::string(line.substr(line.size() - std::min(line.size(), kKeptBytes)))};
       sink_->OnOversizedFrame(frame);
       return;
     }

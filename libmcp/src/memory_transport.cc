@@ -1,5 +1,6 @@
 #include "mcpgw/mcp/memory_transport.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -23,15 +24,15 @@ using Delivery = std::variant<std::string, OversizedFrame, Closed>;
 
 // State shared by both ends; deliveries are queued here and drained by whichever thread finds
 // no drain in progress.
-class Link {
+class Link : public std::enable_shared_from_this<Link> {
  public:
-  explicit Link(MemoryTransportOptions options) : options_(options) {}
+  Link(MemoryTransportOptions first, MemoryTransportOptions second)
+      : limits_{first.max_message_bytes, second.max_message_bytes} {}
 
   absl::Status Send(int from, absl::string_view frame) {
-    if (frame.size() > options_.max_message_bytes) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("message of ", frame.size(), " bytes exceeds the limit of ",
-                       options_.max_message_bytes, " bytes"));
+    if (frame.size() > limits_[from]) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "message of ", frame.size(), " bytes exceeds the limit of ", limits_[from], " bytes"));
     }
     {
       absl::MutexLock lock(&mu_);
@@ -39,24 +40,17 @@ class Link {
       if (ends_[from].closed || to.closed) {
         return absl::UnavailableError("the in-memory transport is closed");
       }
-      to.inbox.emplace_back(std::string(frame));
+      size_t limit = limits_[1 - from];
+      if (frame.size() > limit) {
+        to.inbox.emplace_back(OversizedFrame{
+            frame.size(), limit, std::string(frame.substr(0, kKeptBytes)),
+            std::string(frame.substr(frame.size() - std::min(frame.size(), kKeptBytes)))});
+      } else {
+        to.inbox.emplace_back(std::string(frame));
+      }
     }
     Drain();
     return absl::OkStatus();
-  }
-
-  // Delivers a frame that bypasses the sender-side limit check (tests of the receiver's limit).
-  void SendOversizedForTest(int from, absl::string_view frame) {
-    {
-      absl::MutexLock lock(&mu_);
-      OversizedFrame f{frame.size(), options_.max_message_bytes,
-                       std::string(frame.substr(0, kKeptBytes)),
-                       std::string(frame.substr(frame.size() > kKeptBytes
-                                                    ? frame.size() - kKeptBytes
-                                                    : 0))};
-      ends_[1 - from].inbox.emplace_back(std::move(f));
-    }
-    Drain();
   }
 
   absl::Status Start(int side, TransportSink* sink) {
@@ -98,7 +92,7 @@ class Link {
     Drain();
   }
 
-  size_t max_message_bytes() const { return options_.max_message_bytes; }
+  size_t max_message_bytes(int side) const { return limits_[side]; }
 
  private:
   struct End {
@@ -110,6 +104,7 @@ class Link {
   };
 
   void Drain() {
+    std::shared_ptr<Link> keep = shared_from_this();  // a sink may destroy both ends
     absl::MutexLock lock(&mu_);
     if (draining_) {
       return;  // the draining thread will deliver what we queued
@@ -150,7 +145,7 @@ class Link {
     draining_ = false;
   }
 
-  const MemoryTransportOptions options_;
+  const size_t limits_[2];
   absl::Mutex mu_;
   End ends_[2] ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
@@ -166,7 +161,7 @@ class MemoryTransport final : public Transport {
     return link_->Send(side_, frame);
   }
   void Close() override { link_->Close(side_); }
-  size_t max_message_bytes() const override { return link_->max_message_bytes(); }
+  size_t max_message_bytes() const override { return link_->max_message_bytes(side_); }
 
  private:
   std::shared_ptr<Link> link_;
@@ -176,7 +171,12 @@ class MemoryTransport final : public Transport {
 }  // namespace
 
 std::pair<TransportPtr, TransportPtr> CreateMemoryTransportPair(MemoryTransportOptions options) {
-  auto link = std::make_shared<Link>(options);
+  return CreateMemoryTransportPair(options, options);
+}
+
+std::pair<TransportPtr, TransportPtr> CreateMemoryTransportPair(MemoryTransportOptions first,
+                                                                MemoryTransportOptions second) {
+  auto link = std::make_shared<Link>(first, second);
   return {std::make_unique<MemoryTransport>(link, 0), std::make_unique<MemoryTransport>(link, 1)};
 }
 

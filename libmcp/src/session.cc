@@ -30,6 +30,9 @@ struct InFlight {
   absl::Mutex mu;
   bool answered ABSL_GUARDED_BY(mu) = false;
   bool cancelled ABSL_GUARDED_BY(mu) = false;
+  // Set while the dispatcher calls the handler: if the handler throws, the dispatcher answers
+  // with the exception's message (not the destructor of the unwound IncomingRequest).
+  std::atomic<bool> dispatching{false};
   std::optional<double> last_progress ABSL_GUARDED_BY(mu);
   absl::AnyInvocable<void() &&> on_cancel ABSL_GUARDED_BY(mu);
 
@@ -280,6 +283,9 @@ IncomingRequest::~IncomingRequest() {
   {
     absl::MutexLock lock(&state_->mu);
     unanswered = !state_->answered && !state_->cancelled;
+  }
+  if (unanswered && state_->dispatching.load() && std::uncaught_exceptions() > 0) {
+    return;  // the handler is throwing; the dispatcher answers
   }
   if (unanswered) {
     spdlog::warn("handler for '{}' (request {}) finished without answering",
@@ -612,12 +618,16 @@ void Session::HandleRequest(Message message, const std::shared_ptr<Batch>& batch
         return;  // cancelled before it started: no handler, no answer
       }
     }
+    state->dispatching = true;
     try {
       handler->handler(IncomingRequest(state));
+      state->dispatching = false;
     } catch (const std::exception& e) {
+      state->dispatching = false;
       IncomingRequest(state).Respond(absl::InternalError(
           absl::StrCat("the handler for '", state->message.method(), "' failed: ", e.what())));
     } catch (...) {
+      state->dispatching = false;
       IncomingRequest(state).Respond(absl::InternalError(
           absl::StrCat("the handler for '", state->message.method(), "' failed")));
     }

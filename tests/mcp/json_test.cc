@@ -1,5 +1,65 @@
 #include "mcpgw/mcp/json.h"
-#include "mcpgw/mcp/json_rpc.h"
-#include "mcpgw/mcp/types.h"
+
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
-TEST(Json, Parses) { auto j = mcpgw::mcp::Json::Parse("{\"a\":1}"); ASSERT_TRUE(j.ok()); }
+#include "testing/status_matchers.h"
+
+namespace mcpgw::mcp {
+namespace {
+
+using ::mcpgw::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(Json, ParseAndSerializeRoundTrip) {
+  const char* text = R"({"a":[1,-2,3.5,"x",null,true,false],"b":{"c":"\u00e4\n"},"d":1e-7})";
+  MCPGW_ASSERT_OK_AND_ASSIGN(Json j, Json::Parse(text));
+  EXPECT_EQ(j.Serialize(), R"({"a":[1,-2,3.5,"x",null,true,false],"b":{"c":"ä\n"},"d":1e-7})");
+}
+
+TEST(Json, DoublesRoundTripExactly) {
+  for (const char* n : {"0.1", "3.141592653589793", "1.7976931348623157e308", "5e-324",
+                        "123456.789", "-0.30000000000000004"}) {
+    MCPGW_ASSERT_OK_AND_ASSIGN(Json j, Json::Parse(n));
+    MCPGW_ASSERT_OK_AND_ASSIGN(Json again, Json::Parse(j.Serialize()));
+    EXPECT_EQ(j.value().GetDouble(), again.value().GetDouble()) << n;
+  }
+}
+
+TEST(Json, ErrorsNameTheOffset) {
+  EXPECT_THAT(Json::Parse(R"({"a":})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offset 5")));
+  EXPECT_THAT(Json::Parse("[[[[1]]]]", 3),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("deeper than 3")));
+}
+
+TEST(Json, CopiesAreDeepAndEqual) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(Json a, Json::Parse(R"({"x":{"y":[1,2]}})"));
+  Json b = a;
+  EXPECT_EQ(a, b);
+  b.Set("x", "changed");
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.Serialize(), R"({"x":{"y":[1,2]}})");
+  Json moved = std::move(b);
+  EXPECT_EQ(moved.Serialize(), R"({"x":"changed"})");
+}
+
+TEST(Json, NullByDefaultAndSetCreatesObject) {
+  Json j;
+  EXPECT_TRUE(j.is_null());
+  EXPECT_EQ(j.Serialize(), "null");
+  j.Set("k", "v");
+  EXPECT_TRUE(j.is_object());
+  j.Set("k", "w");  // replaces
+  EXPECT_EQ(j.Serialize(), R"({"k":"w"})");
+}
+
+TEST(Json, FindMember) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(Json j, Json::Parse(R"({"a":1,"b":"x"})"));
+  ASSERT_NE(FindMember(j.value(), "b"), nullptr);
+  EXPECT_EQ(AsStringView(*FindMember(j.value(), "b")), "x");
+  EXPECT_EQ(FindMember(j.value(), "c"), nullptr);
+  EXPECT_EQ(FindMember(JsonValue(5), "a"), nullptr);
+}
+
+}  // namespace
+}  // namespace mcpgw::mcp

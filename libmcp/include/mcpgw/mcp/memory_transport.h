@@ -21,6 +21,8 @@
 namespace mcpgw::mcp {
 
 struct MemoryTransportOptions {
+  // Limit on each message this end sends or receives. A larger incoming frame is reported to
+  // the sink as an OversizedFrame, as a line transport does.
   size_t max_message_bytes = kDefaultMaxMessageBytes;
 };
 
@@ -29,5 +31,8 @@ struct MemoryTransportOptions {
 // end makes the other report OnTransportClosed (OK) after the frames already sent.
 std::pair<TransportPtr, TransportPtr> CreateMemoryTransportPair(
     MemoryTransportOptions options = {});
+// The same, with limits of their own for the first and the second end.
+std::pair<TransportPtr, TransportPtr> CreateMemoryTransportPair(MemoryTransportOptions first,
+                                                                MemoryTransportOptions second);
 
 }  // namespace mcpgw::mcp

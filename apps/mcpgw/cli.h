@@ -1,0 +1,13 @@
+// The mcpgw command line: argument parsing and printing only. Every command is a call into
+// the libraries, so the whole CLI is testable in-process through RunCli.
+#pragma once
+
+#include <ostream>
+
+namespace mcpgw::cli {
+
+// RunCli runs one command line and returns the process exit code: 0 on success, 1 when the
+// command failed, 2 for a usage error. Results go to `out`, errors (one clear line) to `err`.
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace mcpgw::cli
