@@ -92,6 +92,8 @@ struct FdChannel::Core {
   // Writes queued bytes until done or the descriptor would block.
   absl::Status FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // On Close: writes what is still queued, waiting for the peer until close_deadline.
+  void FlushBeforeClose() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int read_fd;
   const int write_fd;
@@ -109,6 +111,7 @@ struct FdChannel::Core {
   size_t queued_offset ABSL_GUARDED_BY(mu_) = 0;
   bool started ABSL_GUARDED_BY(mu_) = false;
   bool closing ABSL_GUARDED_BY(mu_) = false;       // Close called
+  absl::Time close_deadline ABSL_GUARDED_BY(mu_);  // queued bytes may be flushed until then
   bool write_closed ABSL_GUARDED_BY(mu_) = false;  // CloseWrite called
   bool write_shut ABSL_GUARDED_BY(mu_) = false;    // write side actually ended
   absl::Status broken ABSL_GUARDED_BY(mu_);        // first write error
@@ -335,6 +338,7 @@ void FdChannel::Core::Loop() noexcept {
     {
       absl::MutexLock lock(&mu_);
       if (closing) {
+        FlushBeforeClose();
         break;
       }
       if (broken.ok() && queued_offset < queued.size()) {
@@ -418,6 +422,28 @@ void FdChannel::Core::Loop() noexcept {
   }
 }
 
+void FdChannel::Core::FlushBeforeClose() {
+  while (broken.ok() && queued_offset < queued.size() && !write_shut) {
+    absl::Status s = FlushLocked();
+    if (!s.ok() || queued_offset >= queued.size()) {
+      break;
+    }
+    absl::Duration left = close_deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      break;
+    }
+    pollfd pfd{write_fd, POLLOUT, 0};
+    mu_.Unlock();
+    int rc = poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    mu_.Lock();
+    if (rc < 0 && errno != EINTR) {
+      break;
+    }
+  }
+  queued.clear();
+  queued_offset = 0;
+}
+
 void FdChannel::Close() {
   if (core_ == nullptr) {
     return;
@@ -428,10 +454,11 @@ void FdChannel::Close() {
     absl::MutexLock lock(&c.mu_);
     if (!c.closing) {
       c.closing = true;
-      c.queued.clear();
-      c.queued_offset = 0;
+      c.close_deadline = absl::Now() + c.options.close_flush_timeout;
       if (c.started) {
         c.Wake();
+      } else {
+        c.FlushBeforeClose();
       }
     }
     thread = std::move(c.thread);

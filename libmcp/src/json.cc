@@ -1,6 +1,7 @@
 #include "mcpgw/mcp/json.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/error/en.h"
@@ -222,6 +223,13 @@ std::string SerializeJson(const JsonValue& value) {
   std::string out;
   AppendJson(value, out);
   return out;
+}
+
+JsonValue JsonNumber(double d) {
+  if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.0e15) {
+    return JsonValue(static_cast<int64_t>(d));
+  }
+  return JsonValue(d);
 }
 
 const JsonValue* FindMember(const JsonValue& object, absl::string_view key) {

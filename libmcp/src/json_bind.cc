@@ -1,6 +1,7 @@
 #include "mcpgw/mcp/json_bind.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mcpgw::mcp {
 
@@ -21,11 +22,17 @@ absl::Status ReadJson(const JsonValue& v, bool& out, JsonPath& path) {
 }
 
 absl::Status ReadJson(const JsonValue& v, int64_t& out, JsonPath& path) {
-  if (!v.IsInt64()) {
-    return path.Error("must be an integer");
+  if (v.IsInt64()) {
+    out = v.GetInt64();
+    return absl::OkStatus();
   }
-  out = v.GetInt64();
-  return absl::OkStatus();
+  // 100.0 is an integer too (some JSON writers emit every number as a float).
+  if (v.IsDouble() && std::isfinite(v.GetDouble()) && std::trunc(v.GetDouble()) == v.GetDouble() &&
+      std::fabs(v.GetDouble()) < 9.0e15) {
+    out = static_cast<int64_t>(v.GetDouble());
+    return absl::OkStatus();
+  }
+  return path.Error("must be an integer");
 }
 
 absl::Status ReadJson(const JsonValue& v, double& out, JsonPath& path) {
@@ -44,7 +51,7 @@ absl::Status ReadJson(const JsonValue& v, Json& out, JsonPath& /*path*/) {
 JsonValue WriteJson(const std::string& in, JsonAllocator& alloc) { return JsonString(in, alloc); }
 JsonValue WriteJson(bool in, JsonAllocator& /*alloc*/) { return JsonValue(in); }
 JsonValue WriteJson(int64_t in, JsonAllocator& /*alloc*/) { return JsonValue(in); }
-JsonValue WriteJson(double in, JsonAllocator& /*alloc*/) { return JsonValue(in); }
+JsonValue WriteJson(double in, JsonAllocator& /*alloc*/) { return JsonNumber(in); }
 JsonValue WriteJson(const Json& in, JsonAllocator& alloc) {
   JsonValue v;
   v.CopyFrom(in.value(), alloc);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -342,9 +343,9 @@ absl::Status IncomingRequest::SendProgress(double progress, std::optional<double
   Json params = Json::Object();
   JsonAllocator& alloc = params.allocator();
   params.Set("progressToken", state_->progress_token->ToJson(alloc));
-  params.Set("progress", JsonValue(progress));
+  params.Set("progress", JsonNumber(progress));
   if (total.has_value()) {
-    params.Set("total", JsonValue(*total));
+    params.Set("total", JsonNumber(*total));
   }
   if (message.has_value()) {
     params.Set("message", *message);
@@ -414,6 +415,7 @@ void IncomingRequest::RespondWith(Message response) {
     response.SetId(state_->id);
   }
   session->Answer(state_->batch, state_->id, std::move(response));
+  session->FinishIfDrained();
 }
 
 std::shared_ptr<Session> IncomingRequest::session() const { return state_->session.lock(); }
@@ -697,6 +699,7 @@ void Session::HandleCancelled(const Message& message) {
   }
   spdlog::debug("{}: peer cancelled request {}", options_.name, id->ToString());
   state->MarkCancelled();
+  absl::Cleanup finish = [this] { FinishIfDrained(); };
   if (state->batch != nullptr) {
     if (std::optional<std::string> array = state->batch->Add(std::nullopt)) {
       absl::Status s = transport_->Send(*array);
@@ -803,15 +806,46 @@ void Session::OnTransportClosed(absl::Status status) {
   if (self == nullptr) {
     return;
   }
-  if (status.ok()) {
-    spdlog::debug("{}: the peer ended the stream", options_.name);
-  } else {
+  if (!status.ok()) {
     spdlog::warn("{}: connection lost: {}", options_.name, status);
+    Shutdown(absl::UnavailableError(
+        absl::StrCat("connection to ", options_.name, " lost: ", status.message())));
+    return;
   }
-  Shutdown(status.ok()
-               ? absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed"))
-               : absl::UnavailableError(absl::StrCat("connection to ", options_.name,
-                                                     " lost: ", status.message())));
+  // An orderly end of the peer's output: nothing more will arrive, so requests we sent can no
+  // longer be answered, but requests we received still are (our output may still be read, as
+  // with `printf '...' | server`). The session closes once they are all answered.
+  spdlog::debug("{}: the peer ended its output", options_.name);
+  absl::flat_hash_map<RequestId, std::unique_ptr<Pending>> pending;
+  bool idle;
+  {
+    absl::MutexLock lock(&mu_);
+    input_ended_ = true;
+    pending.swap(pending_);
+    progress_tokens_.clear();
+    for (auto& [id, p] : pending) {
+      clock_.Cancel(p->timer);
+    }
+    idle = incoming_.empty();
+  }
+  for (auto& [id, p] : pending) {
+    std::move(p->done)(absl::UnavailableError(
+        absl::StrCat(options_.name, " closed the connection before answering '", p->method,
+                     "' (request ", id.ToString(), ")")));
+  }
+  if (idle) {
+    Shutdown(absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed")));
+  }
+}
+
+void Session::FinishIfDrained() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!input_ended_ || !incoming_.empty() || closed_) {
+      return;
+    }
+  }
+  Shutdown(absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed")));
 }
 
 // --- Writing

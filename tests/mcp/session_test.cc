@@ -422,7 +422,7 @@ TEST_F(SessionTest, ProgressFromAHandler) {
   Start();
   EXPECT_THAT(
       Exchange(R"({"jsonrpc":"2.0","id":1,"method":"slow","params":{"_meta":{"progressToken":"t"}}})"),
-      ElementsAre(R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1.0,"total":3.0,"message":"one"}})",
+      ElementsAre(R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1,"total":3,"message":"one"}})",
                   R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":2.5}})",
                   R"({"jsonrpc":"2.0","id":1,"result":{}})"));
   // Without a token, progress is silently not sent.
@@ -547,7 +547,7 @@ TEST_F(SessionTest, PeerClosingFailsPendingRequestsAndCallsClosedCallback) {
   peer_->Close();
   ASSERT_EQ(o.calls, 1);
   EXPECT_THAT(*o.result, StatusIs(absl::StatusCode::kUnavailable,
-                                  HasSubstr("connection to peer closed before 'tools/call'")));
+                                  HasSubstr("peer closed the connection before answering 'tools/call'")));
   EXPECT_THAT(closed_reason, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_TRUE(session_->closed());
   Outcome& after = NewOutcome();

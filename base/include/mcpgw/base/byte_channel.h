@@ -54,8 +54,9 @@ class ByteChannel {
   // Idempotent.
   virtual void CloseWrite() = 0;
 
-  // Close stops reading and writing, drops queued bytes and joins the I/O thread (unless called
-  // on it). After Close returns, no callback runs. Idempotent.
+  // Close stops reading and writing and joins the I/O thread (unless called on it); bytes still
+  // queued get a bounded chance to reach the peer first. After Close returns, no callback runs.
+  // Idempotent.
   virtual void Close() = 0;
 };
 

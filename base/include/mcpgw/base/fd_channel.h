@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "mcpgw/base/byte_channel.h"
 
 namespace mcpgw::base {
@@ -24,6 +25,8 @@ class FdChannel final : public ByteChannel {
     size_t max_queued_write_bytes = size_t{256} << 20;
     // Read buffer size (one read system call reads at most this much).
     size_t read_chunk_bytes = size_t{64} << 10;
+    // On Close, how long bytes still queued may wait for the peer to take them.
+    absl::Duration close_flush_timeout = absl::Seconds(2);
   };
 
   // Create wraps `read_fd` (may equal `write_fd`, e.g. a socket) and `write_fd`. Pipes and
@@ -42,6 +45,8 @@ class FdChannel final : public ByteChannel {
   absl::Status Start(Callbacks callbacks) override;
   absl::Status Write(absl::Span<const absl::string_view> parts) override;
   void CloseWrite() override;
+  // Close writes what is still queued (waiting at most Options::close_flush_timeout for the
+  // peer), then stops. See ByteChannel::Close.
   void Close() override;
 
  private:

@@ -85,6 +85,10 @@ inline JsonValue JsonString(absl::string_view s, JsonAllocator& alloc) {
   return JsonValue(s.data(), static_cast<rapidjson::SizeType>(s.size()), alloc);
 }
 
+// JsonNumber makes a number value, written without a fraction when it is a whole number
+// (progress 50, not 50.0).
+JsonValue JsonNumber(double d);
+
 // AsStringView returns the string of a string value (the caller checks IsString()).
 inline absl::string_view AsStringView(const JsonValue& v) {
   return absl::string_view(v.GetString(), v.GetStringLength());

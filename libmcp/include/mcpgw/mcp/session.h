@@ -215,6 +215,10 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
 
   // Close ends the session: the transport is closed, pending outgoing requests fail with
   // Unavailable, answers to incoming ones are dropped. Idempotent.
+  //
+  // When the peer ends its output in an orderly way (end of stream), requests sent to it fail
+  // at once, but requests received from it are still answered; the session closes itself (and
+  // calls the closed callback) when the last of them is answered.
   void Close();
   bool closed() const;
 
@@ -247,6 +251,8 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   void Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response);
   void SendFrame(const Message& message, const SendOptions& options);
   void Shutdown(absl::Status reason);
+  // Closes a session whose input ended once no incoming request awaits an answer.
+  void FinishIfDrained();
   void ScheduleTimeout(const RequestId& id, Pending& pending, absl::Duration delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -258,6 +264,7 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool input_ended_ ABSL_GUARDED_BY(mu_) = false;  // the peer ended its output
   std::optional<ProtocolVersion> version_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<std::string, std::shared_ptr<const HandlerEntry>> request_handlers_

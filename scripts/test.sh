@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# test.sh — the project's test command: sets up, builds and runs every test.
+#
+# Steps: install what is missing (scripts/setup.sh --tests), start a Docker engine if none
+# runs, build and test the `asan` preset (unit tests under ASan+UBSan), build the `dev`
+# preset, install it into build/install and build + run tests/install/consumer against it
+# (find_package(mcpgw)), then run every test of the dev build. ctest's summary is the last
+# thing printed.
+#
+# Environment:
+#   MCPGW_SKIP_ASAN=1      skip the sanitizer build (quick local runs; CI never sets it)
+#   MCPGW_ASAN_LABELS=re   ctest label regex for the sanitizer run (default: unit)
+#   MCPGW_JOBS=n           build and ctest parallelism (default: 2)
+#   MCPGW_REQUIRE_DOCKER=1, MCPGW_REQUIRE_NPM=1, CI=true   set by .ci/run: Docker and npm
+#                          tests fail instead of skipping
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$PWD"
+
+jobs="${MCPGW_JOBS:-2}"
+export CTEST_PARALLEL_LEVEL="$jobs"
+export MCPGW_E2E_NODE_MODULES="$root/tests/e2e/node_modules"
+
+step=0
+banner() {
+  step=$((step + 1))
+  printf '\n==== [%d] %s ====\n' "$step" "$*"
+}
+
+banner "set-up (scripts/setup.sh --tests)"
+scripts/setup.sh --tests
+
+banner "Docker engine (scripts/start-docker.sh)"
+scripts/start-docker.sh
+
+if [[ "${MCPGW_SKIP_ASAN:-0}" == 1 ]]; then
+  banner "asan: skipped (MCPGW_SKIP_ASAN=1)"
+else
+  banner "asan: configure and build"
+  cmake --preset asan
+  cmake --build build/asan -j "$jobs"
+  banner "asan: ctest -L '${MCPGW_ASAN_LABELS:-unit}'"
+  ctest --test-dir build/asan -L "${MCPGW_ASAN_LABELS:-unit}" --output-on-failure --no-tests=error
+fi
+
+banner "dev: configure and build"
+cmake --preset dev
+cmake --build build/dev -j "$jobs"
+
+banner "install: cmake --install build/dev --prefix build/install"
+rm -rf build/install
+cmake --install build/dev --prefix build/install
+
+banner "install: build and run tests/install/consumer against build/install"
+rm -rf build/consumer
+cmake -S tests/install/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_PREFIX_PATH="$root/build/install"
+cmake --build build/consumer -j "$jobs"
+build/consumer/consumer
+
+banner "dev: ctest (every test)"
+ctest --test-dir build/dev --output-on-failure --no-tests=error
