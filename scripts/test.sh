@@ -9,7 +9,7 @@
 #
 # Environment:
 #   MCPGW_SKIP_ASAN=1      skip the sanitizer build (quick local runs; CI never sets it)
-#   MCPGW_ASAN_LABELS=re   ctest label regex for the sanitizer run (default: unit)
+#   MCPGW_ASAN_LABELS=re   ctest label regex for the sanitizer run (default: unit|e2e)
 #   MCPGW_JOBS=n           build and ctest parallelism (default: 2)
 #   MCPGW_REQUIRE_DOCKER=1, MCPGW_REQUIRE_NPM=1, CI=true   set by .ci/run: Docker and npm
 #                          tests fail instead of skipping
@@ -40,8 +40,8 @@ else
   banner "asan: configure and build"
   cmake --preset asan
   cmake --build build/asan -j "$jobs"
-  banner "asan: ctest -L '${MCPGW_ASAN_LABELS:-unit}'"
-  ctest --test-dir build/asan -L "${MCPGW_ASAN_LABELS:-unit}" --output-on-failure --no-tests=error
+  banner "asan: ctest -L '${MCPGW_ASAN_LABELS:-unit|e2e}'"
+  ctest --test-dir build/asan -L "${MCPGW_ASAN_LABELS:-unit|e2e}" --output-on-failure --no-tests=error
 fi
 
 banner "dev: configure and build"
