@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/error/en.h"
-#include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
+#include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
 namespace mcpgw::mcp {
@@ -37,11 +40,16 @@ class DepthLimitedHandler {
   bool Int64(int64_t i) { return doc_.Int64(i); }
   bool Uint64(uint64_t u) { return doc_.Uint64(u); }
   bool Double(double d) { return doc_.Double(d); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-    return doc_.RawNumber(s, n, copy);
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    return doc_.RawNumber(s, n, true);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  // Strings are always copied into the document's allocator. Parsing in place would otherwise
+  // leave them as references into the text buffer, and RapidJSON's CopyFrom shares such
+  // references instead of copying them: a copy would then outlive the text it points to.
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    return doc_.String(s, n, true);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/) { return doc_.Key(s, n, true); }
   bool StartObject() { return Enter() && doc_.StartObject(); }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
@@ -70,36 +78,55 @@ class DepthLimitedHandler {
   bool too_deep_ = false;
 };
 
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseFullPrecisionFlag;
+// Iterative: deep nesting cannot overflow the stack. Full precision: numbers are forwarded
+// exactly as they came.
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
 
+// Whether `text` is pure ASCII (then it is valid UTF-8 and RapidJSON's per-character
+// validation can be skipped). Checks eight bytes at a time.
+bool IsAscii(absl::string_view text) {
+  const char* p = text.data();
+  size_t n = text.size();
+  uint64_t bits = 0;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    bits |= word;
+    p += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    bits |= static_cast<unsigned char>(*p++);
+    --n;
+  }
+  return (bits & 0x8080808080808080ULL) == 0;
+}
+
+// Parses in place: the text is copied once into the document's own memory and its strings
+// are unescaped there (then copied whole), instead of being pushed through RapidJSON's stack
+// one character at a time.
 struct Generator {
-  absl::string_view text;
+  char* text;  // NUL-terminated copy owned by the document's allocator
+  bool ascii;
   size_t max_depth;
   rapidjson::ParseResult result;
   bool too_deep = false;
 
   bool operator()(rapidjson::Document& doc) {
-    rapidjson::MemoryStream ms(text.data(), text.size());
+    rapidjson::InsituStringStream in(text);
     rapidjson::Reader reader;
     DepthLimitedHandler handler(doc, max_depth);
-    result = reader.Parse<kParseFlags>(ms, handler);
+    constexpr unsigned kInsitu = kParseFlags | rapidjson::kParseInsituFlag;
+    if (ascii) {
+      result = reader.Parse<kInsitu>(in, handler);
+    } else {
+      result = reader.Parse<kInsitu | rapidjson::kParseValidateEncodingFlag>(in, handler);
+    }
     too_deep = handler.too_deep();
     return !result.IsError();
   }
 };
 
-class StringOutput {
- public:
-  using Ch = char;
-  explicit StringOutput(std::string& out) : out_(out) {}
-  void Put(char c) { out_.push_back(c); }
-  void Flush() {}
-
- private:
-  std::string& out_;
-};
 
 }  // namespace
 
@@ -110,7 +137,8 @@ Json::Json(Json&& other) noexcept = default;
 Json& Json::operator=(Json&& other) noexcept = default;
 
 std::unique_ptr<Json::Doc> Json::NewDoc(size_t size_hint) {
-  return std::make_unique<Doc>(std::clamp(size_hint * 2, kMinChunk, kMaxChunk));
+  // Room for the text itself (parsed in place) and about as much again for the values.
+  return std::make_unique<Doc>(std::clamp(size_hint * 2 + 64, kMinChunk, kMaxChunk));
 }
 
 Json::Json(const Json& other) {
@@ -129,8 +157,18 @@ Json& Json::operator=(const Json& other) {
 }
 
 absl::StatusOr<Json> Json::Parse(absl::string_view text, size_t max_depth) {
+  if (text.size() >= std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("JSON text of 4 GiB or more");
+  }
+  if (const void* nul = std::memchr(text.data(), '\0', text.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid JSON at offset ", static_cast<const char*>(nul) - text.data(), ": a NUL byte"));
+  }
   std::unique_ptr<Doc> doc = NewDoc(text.size());
-  Generator gen{text, max_depth, {}, false};
+  char* copy = static_cast<char*>(doc->alloc.Malloc(text.size() + 1));
+  std::memcpy(copy, text.data(), text.size());
+  copy[text.size()] = '\0';
+  Generator gen{copy, IsAscii(text), max_depth, {}, false};
   doc->doc.Populate(gen);
   if (gen.result.IsError()) {
     if (gen.too_deep) {
@@ -214,9 +252,12 @@ std::string Json::Serialize() const { return SerializeJson(value()); }
 bool operator==(const Json& a, const Json& b) { return a.value() == b.value(); }
 
 void AppendJson(const JsonValue& value, std::string& out) {
-  StringOutput os(out);
-  rapidjson::Writer<StringOutput> writer(os);
+  // RapidJSON's own buffer writes characters without a capacity check each; one copy at the
+  // end is much cheaper than std::string::push_back per character.
+  rapidjson::StringBuffer buffer(nullptr, 256);
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   value.Accept(writer);
+  out.append(buffer.GetString(), buffer.GetSize());
 }
 
 std::string SerializeJson(const JsonValue& value) {

@@ -43,6 +43,26 @@ TEST(Json, CopiesAreDeepAndEqual) {
   EXPECT_EQ(moved.Serialize(), R"({"x":"changed"})");
 }
 
+TEST(Json, CopiesOutliveTheParsedText) {
+  Json string_copy, object_copy;
+  {
+    std::string text = R"({"a":"some text","b":["x","y\u00e9"],"c":{"d":"e"}})";
+    MCPGW_ASSERT_OK_AND_ASSIGN(Json parsed, Json::Parse(text));
+    string_copy = Json::Copy(parsed.value()["a"]);
+    object_copy = Json::Copy(parsed.value());
+    text.assign(text.size(), '#');  // the text is gone; so is the parsed document below
+  }
+  EXPECT_EQ(string_copy.Serialize(), R"("some text")");
+  EXPECT_EQ(object_copy.Serialize(), R"({"a":"some text","b":["x","yé"],"c":{"d":"e"}})");
+}
+
+TEST(Json, NulBytesAreRejected) {
+  EXPECT_THAT(Json::Parse(std::string("{\"a\":1}\0{", 9)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL byte")));
+  EXPECT_THAT(Json::Parse(std::string("\"a\0b\"", 5)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("offset 2")));
+}
+
 TEST(Json, NullByDefaultAndSetCreatesObject) {
   Json j;
   EXPECT_TRUE(j.is_null());
