@@ -52,12 +52,17 @@ banner "install: cmake --install build/dev --prefix build/install"
 rm -rf build/install
 cmake --install build/dev --prefix build/install
 
-banner "install: build and run tests/install/consumer against build/install"
+banner "install: build and run tests/install/consumer and examples/session-pair against build/install"
 rm -rf build/consumer
 cmake -S tests/install/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_PREFIX_PATH="$root/build/install"
 cmake --build build/consumer -j "$jobs"
 build/consumer/consumer
+rm -rf build/session-pair
+cmake -S examples/session-pair -B build/session-pair -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_PREFIX_PATH="$root/build/install"
+cmake --build build/session-pair -j "$jobs"
+build/session-pair/session_pair
 
 banner "dev: ctest (every test)"
 ctest --test-dir build/dev --output-on-failure --no-tests=error

@@ -104,6 +104,8 @@ TEST_F(SessionTest, MalformedInputIsAnsweredAndTheSessionKeepsWorking) {
               ElementsAre(HasSubstr(R"("id":null,"error":{"code":-32600)")));
   EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","method":"bad","params":5})"), IsEmpty());
   EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":99,"result":{}})"), IsEmpty());  // unknown id
+  EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":9,"method")"),  // truncated
+              ElementsAre(HasSubstr(R"("id":null,"error":{"code":-32700)")));
   EXPECT_THAT(Exchange(std::string(1000, '[')),
               ElementsAre(HasSubstr(R"("error":{"code":-32700)")));
   EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":8,"method":"ping"})"),
@@ -674,6 +676,54 @@ TEST(SessionPair, ConcurrentRequestsBothWays) {
     }
   }
   EXPECT_EQ(sum, expected);
+}
+
+// Cancellations racing answers on real threads: every request completes exactly once, with
+// its answer or with Cancelled, whichever wins; nothing is left pending on either side.
+TEST(SessionPair, CancellationsRacingAnswersCompleteEachRequestExactlyOnce) {
+  base::ThreadPool pool({.max_threads = 8});
+  auto [a, b] = CreateMemoryTransportPair();
+  auto server = Session::Create(std::move(a), {.name = "server", .executor = &pool});
+  auto client = Session::Create(std::move(b), {.name = "client", .executor = &pool});
+  server->SetRequestHandler("work", [](IncomingRequest r) {
+    if (r.params()->FindMember("n")->value.GetInt64() % 3 == 0) {
+      std::this_thread::yield();
+    }
+    r.Respond(Json::Object());
+  });
+  ASSERT_THAT(server->Start(), IsOk());
+  ASSERT_THAT(client->Start(), IsOk());
+  constexpr int kRequests = 2000;
+  std::vector<std::atomic<int>> calls(kRequests);
+  std::atomic<int> answered{0}, cancelled{0};
+  std::vector<RequestId> ids(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    Json params = Json::Object();
+    params.Set("n", JsonValue(int64_t{i}));
+    ids[i] = client->SendRequest("work", params, [&, i](absl::StatusOr<Message> r) {
+      ++calls[i];
+      if (r.ok()) {
+        ++answered;
+      } else if (r.status().code() == absl::StatusCode::kCancelled) {
+        ++cancelled;
+      }
+    });
+    if (i % 2 == 1) {
+      client->Cancel(ids[i - 1], "race");  // may win or lose against the answer
+    }
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((client->outgoing_in_flight() > 0 || server->incoming_in_flight() > 0) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(client->outgoing_in_flight(), 0u);
+  EXPECT_EQ(server->incoming_in_flight(), 0u);
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_EQ(calls[i].load(), 1) << "request " << i;
+  }
+  EXPECT_EQ(answered + cancelled, kRequests);
+  EXPECT_GE(answered.load(), kRequests / 2);
 }
 
 TEST(SessionPair, DestroyingTheSessionFromItsOwnCallbackIsSafe) {
