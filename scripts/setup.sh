@@ -55,6 +55,8 @@ if ((with_tests)); then
   fi
   # start-docker.sh pings the engine with curl.
   command -v curl >/dev/null || missing+=(curl)
+  # The thread-safety analysis build (the `tsa` preset) needs clang.
+  installed clang-14 || missing+=(clang-14)
   # Node.js and npm: Debian's packages, unless present already. (NodeSource's nodejs bundles
   # npm and conflicts with Debian's npm package, so check the commands, not the packages.)
   command -v node >/dev/null || missing+=(nodejs)

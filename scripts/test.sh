@@ -2,10 +2,11 @@
 # test.sh — the project's test command: sets up, builds and runs every test.
 #
 # Steps: install what is missing (scripts/setup.sh --tests), start a Docker engine if none
-# runs, build and test the `asan` preset (unit tests under ASan+UBSan), build the `dev`
-# preset, install it into build/install and build + run tests/install/consumer against it
-# (find_package(mcpgw)), then run every test of the dev build. ctest's summary is the last
-# thing printed.
+# runs, build and test the `asan` preset (unit and e2e tests under ASan+UBSan), build the
+# `dev` preset (and compile each public header alone), build the libraries under clang's
+# thread-safety analysis (`tsa`), install the dev build into build/install and build + run
+# tests/install/consumer and examples/session-pair against it (find_package(mcpgw)), then run
+# every test of the dev build. ctest's summary is the last thing printed.
 #
 # Environment:
 #   MCPGW_SKIP_ASAN=1      skip the sanitizer build (quick local runs; CI never sets it)
@@ -44,9 +45,14 @@ else
   ctest --test-dir build/asan -L "${MCPGW_ASAN_LABELS:-unit|e2e}" --output-on-failure --no-tests=error
 fi
 
-banner "dev: configure and build"
+banner "dev: configure and build (and compile every public header on its own)"
 cmake --preset dev
 cmake --build build/dev -j "$jobs"
+cmake --build build/dev -j "$jobs" --target mcpgw_check_headers
+
+banner "tsa: clang++-14 -Wthread-safety on the libraries"
+cmake --preset tsa
+cmake --build build/tsa -j "$jobs"
 
 banner "install: cmake --install build/dev --prefix build/install"
 rm -rf build/install
