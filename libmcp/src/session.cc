@@ -755,18 +755,12 @@ void Session::HandleResponse(Message message) {
   std::unique_ptr<Pending> pending;
   {
     absl::MutexLock lock(&mu_);
-    auto it = pending_.find(*message.id());
-    if (it == pending_.end()) {
-      spdlog::debug("{}: dropping a response to request {} (cancelled, timed out or unknown)",
-                    options_.name, message.id()->ToString());
-      return;
-    }
-    pending = std::move(it->second);
-    pending_.erase(it);
-    if (pending->token.has_value()) {
-      progress_tokens_.erase(*pending->token);
-    }
-    clock_.Cancel(pending->timer);
+    pending = TakePending(*message.id());
+  }
+  if (pending == nullptr) {
+    spdlog::debug("{}: dropping a response to request {} (cancelled, timed out or unknown)",
+                  options_.name, message.id()->ToString());
+    return;
   }
   std::move(pending->done)(std::move(message));
 }
@@ -987,20 +981,28 @@ absl::Status Session::SendNotification(absl::string_view method, Json params,
   return transport_->Send(Message::Notification(method, std::move(params)).Serialize(), options);
 }
 
+std::unique_ptr<Session::Pending> Session::TakePending(const RequestId& id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) {
+    return nullptr;
+  }
+  std::unique_ptr<Pending> pending = std::move(it->second);
+  pending_.erase(it);
+  if (pending->token.has_value()) {
+    progress_tokens_.erase(*pending->token);
+  }
+  clock_.Cancel(pending->timer);  // harmless when it is the timer now running
+  return pending;
+}
+
 void Session::FailPending(const RequestId& id, absl::Status status) {
   std::unique_ptr<Pending> pending;
   {
     absl::MutexLock lock(&mu_);
-    auto it = pending_.find(id);
-    if (it == pending_.end()) {
-      return;
-    }
-    pending = std::move(it->second);
-    pending_.erase(it);
-    if (pending->token.has_value()) {
-      progress_tokens_.erase(*pending->token);
-    }
-    clock_.Cancel(pending->timer);
+    pending = TakePending(id);
+  }
+  if (pending == nullptr) {
+    return;
   }
   std::move(pending->done)(std::move(status));
 }
@@ -1009,15 +1011,10 @@ void Session::OnTimeout(const RequestId& id) {
   std::unique_ptr<Pending> pending;
   {
     absl::MutexLock lock(&mu_);
-    auto it = pending_.find(id);
-    if (it == pending_.end()) {
-      return;
-    }
-    pending = std::move(it->second);
-    pending_.erase(it);
-    if (pending->token.has_value()) {
-      progress_tokens_.erase(*pending->token);
-    }
+    pending = TakePending(id);
+  }
+  if (pending == nullptr) {
+    return;
   }
   std::string what = absl::StrCat("request ", id.ToString(), " ('", pending->method, "') to ",
                                   options_.name, " timed out after ",
@@ -1036,16 +1033,10 @@ bool Session::Cancel(const RequestId& id, absl::string_view reason) {
   std::unique_ptr<Pending> pending;
   {
     absl::MutexLock lock(&mu_);
-    auto it = pending_.find(id);
-    if (it == pending_.end()) {
-      return false;
-    }
-    pending = std::move(it->second);
-    pending_.erase(it);
-    if (pending->token.has_value()) {
-      progress_tokens_.erase(*pending->token);
-    }
-    clock_.Cancel(pending->timer);
+    pending = TakePending(id);
+  }
+  if (pending == nullptr) {
+    return false;
   }
   if (pending->method != kInitialize) {
     Json params = Json::Object();

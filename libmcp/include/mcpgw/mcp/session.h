@@ -245,6 +245,8 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   void HandleResponse(Message message);
   void HandleCancelled(const Message& message);
   void HandleProgress(const Message& message);
+  // Removes a pending outgoing request (its progress token and timer too); null if unknown.
+  std::unique_ptr<Pending> TakePending(const RequestId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailPending(const RequestId& id, absl::Status status);
   void OnTimeout(const RequestId& id);
   // Sends an answer to an incoming request (or adds it to its batch).
