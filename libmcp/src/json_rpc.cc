@@ -403,6 +403,10 @@ absl::Status JsonRpcErrorStatus(int code, absl::string_view message, const Json&
   return status;
 }
 
+bool HasJsonRpcCode(const absl::Status& status) {
+  return status.GetPayload(kCodePayload).has_value();
+}
+
 int JsonRpcCodeOf(const absl::Status& status) {
   if (auto payload = status.GetPayload(kCodePayload)) {
     int code = 0;

@@ -199,6 +199,10 @@ std::string EncodeBatch(const std::vector<Message>& messages);
 // in a payload, with the closest canonical code.
 absl::Status JsonRpcErrorStatus(int code, absl::string_view message, const Json& data = Json());
 
+// HasJsonRpcCode reports whether `status` was made with JsonRpcErrorStatus (carries an exact
+// code), as opposed to a plain status whose code is only mapped.
+bool HasJsonRpcCode(const absl::Status& status);
+
 // JsonRpcCodeOf returns the JSON-RPC code a status carries, or the code mapped from its
 // canonical code: InvalidArgument → -32602, Unimplemented → -32601, DeadlineExceeded →
 // -32001, Unavailable → -32000, ResourceExhausted → -32003, NotFound → -32602, others
