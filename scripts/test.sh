@@ -5,7 +5,8 @@
 # runs, build and test the `asan` preset (unit and e2e tests under ASan+UBSan), build the
 # `dev` preset (and compile each public header alone), build the libraries under clang's
 # thread-safety analysis (`tsa`), install the dev build into build/install and build + run
-# tests/install/consumer and examples/session-pair against it (find_package(mcpgw)), then run
+# tests/install/consumer and examples/session-pair and examples/embed-tool against it
+# (find_package(mcpgw)), then run
 # every test of the dev build. ctest's summary is the last thing printed.
 #
 # Environment:
@@ -58,7 +59,7 @@ banner "install: cmake --install build/dev --prefix build/install"
 rm -rf build/install
 cmake --install build/dev --prefix build/install
 
-banner "install: build and run tests/install/consumer and examples/session-pair against build/install"
+banner "install: build and run tests/install/consumer and examples/{session-pair,embed-tool} against build/install"
 rm -rf build/consumer
 cmake -S tests/install/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_PREFIX_PATH="$root/build/install"
@@ -69,6 +70,11 @@ cmake -S examples/session-pair -B build/session-pair -G Ninja -DCMAKE_BUILD_TYPE
   -DCMAKE_PREFIX_PATH="$root/build/install"
 cmake --build build/session-pair -j "$jobs"
 build/session-pair/session_pair
+rm -rf build/embed-tool
+cmake -S examples/embed-tool -B build/embed-tool -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_PREFIX_PATH="$root/build/install"
+cmake --build build/embed-tool -j "$jobs"
+build/embed-tool/word_count_test
 
 banner "dev: ctest (every test)"
 ctest --test-dir build/dev --output-on-failure --no-tests=error
