@@ -110,10 +110,68 @@ absl::StatusOr<size_t> CursorOffset(const std::optional<std::string>& cursor) {
   return offset;
 }
 
+// Removes from a listed tool, prompt, resource or template the members the client's revision
+// does not know.
+void DownLevelItem(JsonValue& item, ProtocolVersion v) {
+  if (!Supports(v, Feature::kIcons)) {
+    item.RemoveMember("icons");
+    item.RemoveMember("execution");
+  }
+  if (!Supports(v, Feature::kTitles)) {
+    item.RemoveMember("title");
+  }
+  if (!Supports(v, Feature::kStructuredContent)) {
+    item.RemoveMember("outputSchema");
+  }
+  if (!Supports(v, Feature::kToolAnnotations)) {
+    item.RemoveMember("annotations");
+  }
+}
+
+// Rewrites a tool result for an older client: no structuredContent before 2025-06-18, and
+// content blocks of a type its revision lacks become text describing them.
+void DownLevelToolResult(Json& result, ProtocolVersion v) {
+  JsonValue& r = result.mutable_value();
+  if (!r.IsObject()) {
+    return;
+  }
+  if (!Supports(v, Feature::kStructuredContent)) {
+    r.RemoveMember("structuredContent");
+  }
+  JsonValue* content = FindMember(r, "content");
+  if (content == nullptr || !content->IsArray()) {
+    return;
+  }
+  JsonAllocator& alloc = result.allocator();
+  for (JsonValue& block : content->GetArray()) {
+    const JsonValue* type = FindMember(block, "type");
+    if (type == nullptr || !type->IsString()) {
+      continue;
+    }
+    absl::string_view t = AsStringView(*type);
+    std::string text;
+    if (t == "resource_link" && !Supports(v, Feature::kResourceLinks)) {
+      const JsonValue* uri = FindMember(block, "uri");
+      text = absl::StrCat("Resource: ", uri != nullptr && uri->IsString() ? AsStringView(*uri) : "");
+    } else if (t == "audio" && !Supports(v, Feature::kAudioContent)) {
+      const JsonValue* mime = FindMember(block, "mimeType");
+      text = absl::StrCat("[audio content (", mime != nullptr && mime->IsString()
+                                                   ? AsStringView(*mime)
+                                                   : "unknown type",
+                          ") that this client's protocol version cannot carry]");
+    } else {
+      continue;
+    }
+    block.SetObject();
+    block.AddMember("type", "text", alloc);
+    block.AddMember("text", JsonString(text, alloc), alloc);
+  }
+}
+
 // Lists entries [offset, offset + page) as `member` of a result object.
 template <typename Entry>
 Json ListPage(const std::vector<std::shared_ptr<const Entry>>& entries, size_t offset,
-              size_t page_size, absl::string_view member) {
+              size_t page_size, absl::string_view member, ProtocolVersion version) {
   Json result = Json::Object();
   JsonAllocator& alloc = result.allocator();
   JsonValue list(rapidjson::kArrayType);
@@ -121,6 +179,9 @@ Json ListPage(const std::vector<std::shared_ptr<const Entry>>& entries, size_t o
   for (size_t i = offset; i < end; ++i) {
     JsonValue item;
     item.CopyFrom(entries[i]->json.value(), alloc);
+    if (version != kLatestProtocolVersion) {
+      DownLevelItem(item, version);
+    }
     list.PushBack(item, alloc);
   }
   result.mutable_value().AddMember(JsonString(member, alloc), list, alloc);
@@ -296,10 +357,15 @@ void RequestContext::CreateMessage(const CreateMessageParams& params,
 void RequestContext::Elicit(const ElicitParams& params, Reply<ElicitResult> done,
                             std::optional<absl::Duration> timeout) {
   const auto& elicitation = state_->capabilities->elicitation;
-  if (!Supports(state_->version, Feature::kElicitation) || !elicitation.has_value()) {
+  if (!Supports(state_->version, Feature::kElicitation)) {
     std::move(done)(absl::FailedPreconditionError(absl::StrCat(
-        "the client (protocol ", ToString(state_->version),
-        ") did not declare the elicitation capability; it cannot be asked for input")));
+        "the client negotiated protocol ", ToString(state_->version),
+        ", which has no elicitation (it needs 2025-06-18 or later)")));
+    return;
+  }
+  if (!elicitation.has_value()) {
+    std::move(done)(absl::FailedPreconditionError(
+        "the client did not declare the elicitation capability; it cannot be asked for input"));
     return;
   }
   bool url = params.mode.has_value() && *params.mode == ElicitationMode::kUrl;
@@ -586,7 +652,8 @@ void Server::Forget(const ServerSession* session) {
   }
 }
 
-absl::StatusOr<std::shared_ptr<ServerSession>> Server::Serve(TransportPtr transport) {
+absl::StatusOr<std::shared_ptr<ServerSession>> Server::Serve(TransportPtr transport,
+                                                             ClosedCallback on_closed) {
   SessionOptions session_options = options_.session;
   {
     absl::MutexLock lock(&mu_);
@@ -598,6 +665,9 @@ absl::StatusOr<std::shared_ptr<ServerSession>> Server::Serve(TransportPtr transp
   std::shared_ptr<ServerSession> server_session(
       new ServerSession(shared_from_this(), std::move(session)));
   server_session->Install();
+  if (on_closed) {
+    server_session->SetClosedCallback(std::move(on_closed));
+  }
   {
     absl::MutexLock lock(&mu_);
     sessions_.push_back(server_session);
@@ -744,6 +814,11 @@ absl::Status ServerSession::SendLog(LoggingLevel level, Json data, absl::string_
   return session_->SendNotification(method::kMessage, ToJson(params));
 }
 
+ProtocolVersion ServerSession::version() const {
+  absl::MutexLock lock(&mu_);
+  return version_.value_or(kLatestProtocolVersion);
+}
+
 bool ServerSession::RequireInitialized(IncomingRequest& request) {
   if (initialized()) {
     return true;
@@ -816,7 +891,8 @@ void ServerSession::ListTools(IncomingRequest request) {
     return;
   }
   absl::MutexLock lock(&server->mu_);
-  request.Respond(ListPage(server->tools_, *offset, server->options_.page_size, "tools"));
+  request.Respond(
+      ListPage(server->tools_, *offset, server->options_.page_size, "tools", version()));
 }
 
 void ServerSession::CallTool(IncomingRequest request) {
@@ -864,7 +940,11 @@ void ServerSession::CallTool(IncomingRequest request) {
   auto state = NewCall(std::move(request), shared_from_this(), std::move(caps), version);
   Reply<CallToolResult> reply = [state](absl::StatusOr<CallToolResult> result) {
     if (result.ok()) {
-      state->request.Respond(ToJson(*result));
+      Json json = ToJson(*result);
+      if (state->version != kLatestProtocolVersion) {
+        DownLevelToolResult(json, state->version);
+      }
+      state->request.Respond(std::move(json));
     } else if (HasJsonRpcCode(result.status())) {
       state->request.Respond(result.status());  // a protocol error, as the tool asked
     } else {
@@ -889,8 +969,8 @@ void ServerSession::ListResources(IncomingRequest request) {
     return;
   }
   absl::MutexLock lock(&server->mu_);
-  request.Respond(
-      ListPage(server->resources_, *offset, server->options_.page_size, "resources"));
+  request.Respond(ListPage(server->resources_, *offset, server->options_.page_size, "resources",
+                           version()));
 }
 
 void ServerSession::ListResourceTemplates(IncomingRequest request) {
@@ -909,7 +989,7 @@ void ServerSession::ListResourceTemplates(IncomingRequest request) {
   }
   absl::MutexLock lock(&server->mu_);
   request.Respond(ListPage(server->templates_, *offset, server->options_.page_size,
-                           "resourceTemplates"));
+                           "resourceTemplates", version()));
 }
 
 void ServerSession::ReadResource(IncomingRequest request) {
@@ -995,7 +1075,8 @@ void ServerSession::ListPrompts(IncomingRequest request) {
     return;
   }
   absl::MutexLock lock(&server->mu_);
-  request.Respond(ListPage(server->prompts_, *offset, server->options_.page_size, "prompts"));
+  request.Respond(
+      ListPage(server->prompts_, *offset, server->options_.page_size, "prompts", version()));
 }
 
 void ServerSession::GetPrompt(IncomingRequest request) {

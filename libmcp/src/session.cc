@@ -828,7 +828,8 @@ void Session::OnTransportClosed(absl::Status status) {
                      "' (request ", id.ToString(), ")")));
   }
   if (idle) {
-    Shutdown(absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed")));
+    Shutdown(absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed")),
+             absl::OkStatus());
   }
 }
 
@@ -839,7 +840,8 @@ void Session::FinishIfDrained() {
       return;
     }
   }
-  Shutdown(absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed")));
+  Shutdown(absl::UnavailableError(absl::StrCat("connection to ", options_.name, " closed")),
+           absl::OkStatus());
 }
 
 // --- Writing
@@ -895,6 +897,9 @@ RequestId Session::SendRequest(absl::string_view method, Json params, RequestOpt
     if (closed_) {
       refusal = absl::UnavailableError(absl::StrCat("the session with ", options_.name,
                                                     " is closed"));
+    } else if (input_ended_) {
+      refusal = absl::UnavailableError(absl::StrCat(
+          options_.name, " has ended its output; it can no longer answer '", method, "'"));
     } else if (method == kElicitationCreate && version_.has_value() &&
                !Supports(*version_, Feature::kElicitation)) {
       refusal = absl::FailedPreconditionError(absl::StrCat(
@@ -1056,7 +1061,7 @@ void Session::Ping(ResponseCallback done, std::optional<absl::Duration> timeout)
   SendRequest(kPing, Json(), RequestOptions{.timeout = timeout}, std::move(done));
 }
 
-void Session::Shutdown(absl::Status reason) {
+void Session::Shutdown(absl::Status reason, std::optional<absl::Status> callback_status) {
   absl::flat_hash_map<RequestId, std::unique_ptr<Pending>> pending;
   absl::flat_hash_map<RequestId, std::shared_ptr<InFlight>> incoming;
   ClosedCallback closed_callback;
@@ -1083,7 +1088,7 @@ void Session::Shutdown(absl::Status reason) {
                                                                 id.ToString(), ") was answered")));
   }
   if (closed_callback) {
-    std::move(closed_callback)(reason);
+    std::move(closed_callback)(callback_status.value_or(reason));
   }
 }
 

@@ -203,6 +203,66 @@ TEST_F(ServerClientTest, OlderRevisionsAreEchoedAndDownLevelled) {
   }
 }
 
+TEST_F(ServerClientTest, OlderClientsGetOnlyWhatTheirRevisionDefines) {
+  Tool rich = MakeTool("rich", R"({"type":"object"})");
+  rich.title = "Rich tool";
+  rich.output_schema = MustParse(R"({"type":"object"})");
+  rich.icons = std::vector<Icon>{Icon{.src = "https://example.com/i.png"}};
+  rich.annotations = ToolAnnotations{};
+  rich.annotations->read_only_hint = true;
+  ASSERT_THAT(server_->AddSyncTool(rich, [](const Json&, RequestContext&)
+                                             -> absl::StatusOr<CallToolResult> {
+                CallToolResult r = TextResult("text");
+                r.structured_content = MustParse(R"({"k":1})");
+                ResourceLink link;
+                link.uri = "file:///a.txt";
+                link.name = "a";
+                r.content.emplace_back(link);
+                AudioContent audio;
+                audio.data = "AAAA";
+                audio.mime_type = "audio/wav";
+                r.content.emplace_back(audio);
+                return r;
+              }),
+              IsOk());
+  auto rich_tool = [&]() -> Tool {
+    auto tools = AwaitResult<std::vector<Tool>>([&](auto d) { client_->ListTools(std::move(d)); });
+    EXPECT_THAT(tools, IsOk());
+    for (const Tool& t : *tools) {
+      if (t.name == "rich") {
+        return t;
+      }
+    }
+    return Tool{};
+  };
+  ASSERT_THAT(Connect(ProtocolVersion::k2024_11_05), IsOk());
+  Tool old_view = rich_tool();
+  EXPECT_FALSE(old_view.title.has_value());
+  EXPECT_FALSE(old_view.output_schema.has_value());
+  EXPECT_FALSE(old_view.icons.has_value());
+  EXPECT_FALSE(old_view.annotations.has_value());
+  MCPGW_ASSERT_OK_AND_ASSIGN(CallToolResult old_result, Call("rich", "{}"));
+  EXPECT_FALSE(old_result.structured_content.has_value());
+  ASSERT_THAT(old_result.content, SizeIs(3));
+  EXPECT_EQ(std::get<TextContent>(old_result.content[1]).text, "Resource: file:///a.txt");
+  EXPECT_THAT(std::get<TextContent>(old_result.content[2]).text, HasSubstr("audio/wav"));
+  client_->Close();
+
+  ASSERT_THAT(Connect(ProtocolVersion::k2025_06_18), IsOk());
+  Tool mid_view = rich_tool();
+  EXPECT_TRUE(mid_view.title.has_value());
+  EXPECT_TRUE(mid_view.output_schema.has_value());
+  EXPECT_FALSE(mid_view.icons.has_value());
+  MCPGW_ASSERT_OK_AND_ASSIGN(CallToolResult mid_result, Call("rich", "{}"));
+  EXPECT_TRUE(mid_result.structured_content.has_value());
+  EXPECT_TRUE(std::holds_alternative<ResourceLink>(mid_result.content[1]));
+  EXPECT_TRUE(std::holds_alternative<AudioContent>(mid_result.content[2]));
+  client_->Close();
+
+  ASSERT_THAT(Connect(), IsOk());
+  EXPECT_TRUE(rich_tool().icons.has_value());
+}
+
 TEST_F(ServerClientTest, UnknownRevisionGetsTheLatest) {
   auto [a, b] = CreateMemoryTransportPair();
   ASSERT_THAT(server_->Serve(std::move(a)), IsOk());
@@ -504,7 +564,7 @@ TEST_F(ServerClientTest, ServerNeverAsksWhatTheClientCannotDo) {
               IsOk());
   MCPGW_ASSERT_OK_AND_ASSIGN(CallToolResult r, Call("ask", "{}"));
   EXPECT_TRUE(r.is_error.value_or(false));
-  EXPECT_THAT(TextOf(r), HasSubstr("did not declare the elicitation capability"));
+  EXPECT_THAT(TextOf(r), HasSubstr("negotiated protocol 2025-03-26, which has no elicitation"));
   EXPECT_EQ(asked, 0);
 }
 

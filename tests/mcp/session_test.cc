@@ -550,12 +550,36 @@ TEST_F(SessionTest, PeerClosingFailsPendingRequestsAndCallsClosedCallback) {
   ASSERT_EQ(o.calls, 1);
   EXPECT_THAT(*o.result, StatusIs(absl::StatusCode::kUnavailable,
                                   HasSubstr("peer closed the connection before answering 'tools/call'")));
-  EXPECT_THAT(closed_reason, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(closed_reason, IsOk());  // an orderly end, with nothing left unanswered
   EXPECT_TRUE(session_->closed());
   Outcome& after = NewOutcome();
   session_->SendRequest("m", Json(), after.Callback());
   EXPECT_THAT(*after.result, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(session_->SendNotification("n"), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(SessionTest, AfterThePeersOutputEndsItsRequestsAreStillAnswered) {
+  std::optional<IncomingRequest> held;
+  std::optional<absl::Status> closed_reason;
+  session_->SetRequestHandler("hold", [&](IncomingRequest r) { held.emplace(std::move(r)); });
+  session_->SetClosedCallback([&](absl::Status s) { closed_reason = s; });
+  Start();
+  Exchange(R"({"jsonrpc":"2.0","id":1,"method":"hold"})");
+  ASSERT_TRUE(held.has_value());
+  // The peer ends its output (like `printf ... | server`): its pending request is still
+  // answered, but a new request to it fails at once rather than waiting for a timeout.
+  peer_->Close();
+  EXPECT_FALSE(session_->closed());
+  Outcome& o = NewOutcome();
+  session_->SendRequest("sampling/createMessage", Json::Object(), o.Callback());
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_THAT(*o.result, StatusIs(absl::StatusCode::kUnavailable,
+                                  HasSubstr("has ended its output")));
+  EXPECT_FALSE(closed_reason.has_value());
+  held->Respond(Json::Object());
+  EXPECT_TRUE(session_->closed());
+  ASSERT_TRUE(closed_reason.has_value());
+  EXPECT_THAT(*closed_reason, IsOk());
 }
 
 TEST_F(SessionTest, CloseIsIdempotentAndDropsAnswersToIncomingRequests) {

@@ -13,14 +13,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define MCPGW_RETURN_IF_ERROR(expr)                   \
-  do {                                                \
-    ::absl::Status mcpgw_status_ = (expr);            \
-    if (!mcpgw_status_.ok()) return mcpgw_status_;    \
-  } while (false)
-
 #define MCPGW_STATUS_CONCAT_INNER_(a, b) a##b
 #define MCPGW_STATUS_CONCAT_(a, b) MCPGW_STATUS_CONCAT_INNER_(a, b)
+
+// The variable is named after the line, so the macro nests (e.g. in a lambda passed to it).
+#define MCPGW_RETURN_IF_ERROR(expr) \
+  MCPGW_RETURN_IF_ERROR_IMPL_(MCPGW_STATUS_CONCAT_(mcpgw_status_, __LINE__), expr)
+#define MCPGW_RETURN_IF_ERROR_IMPL_(status, expr) \
+  do {                                            \
+    ::absl::Status status = (expr);               \
+    if (!status.ok()) return status;              \
+  } while (false)
 
 #define MCPGW_ASSIGN_OR_RETURN(lhs, expr) \
   MCPGW_ASSIGN_OR_RETURN_IMPL_(MCPGW_STATUS_CONCAT_(mcpgw_statusor_, __LINE__), lhs, expr)

@@ -171,7 +171,10 @@ class Server : public std::enable_shared_from_this<Server> {
 
   // Serve starts serving one client over `transport`. The server keeps the session until the
   // client disconnects or it is closed; the returned handle may be dropped.
-  absl::StatusOr<std::shared_ptr<ServerSession>> Serve(TransportPtr transport);
+  // `on_closed` is called once when the client is gone (set before the session starts, so an
+  // early disconnect is never missed).
+  absl::StatusOr<std::shared_ptr<ServerSession>> Serve(TransportPtr transport,
+                                                       ClosedCallback on_closed = nullptr);
 
   // Sessions currently connected.
   std::vector<std::shared_ptr<ServerSession>> sessions() const;
@@ -246,6 +249,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void Complete(IncomingRequest request);
   void SetLevel(IncomingRequest request);
   bool RequireInitialized(IncomingRequest& request);
+  // The negotiated revision (the latest before initialize).
+  ProtocolVersion version() const;
   bool ShouldLog(LoggingLevel level) const;
   bool Declared(absl::string_view list_changed_method) const;
 

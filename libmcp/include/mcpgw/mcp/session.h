@@ -160,7 +160,8 @@ class IncomingRequest {
 using RequestHandler = absl::AnyInvocable<void(IncomingRequest request) const>;
 // Handles a notification, on the reader thread.
 using NotificationHandler = absl::AnyInvocable<void(const Message& notification) const>;
-// Called once when the session ends, with the reason (OK for an orderly end of stream).
+// Called once when the session ends: OK when the peer ended its output in an orderly way and
+// every request it sent was answered, otherwise the reason (connection lost, closed locally).
 using ClosedCallback = absl::AnyInvocable<void(absl::Status reason) &&>;
 
 class Session final : public TransportSink, public std::enable_shared_from_this<Session> {
@@ -252,7 +253,9 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   // Sends an answer to an incoming request (or adds it to its batch).
   void Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response);
   void SendFrame(const Message& message, const SendOptions& options);
-  void Shutdown(absl::Status reason);
+  // Fails what is pending with `reason` and calls the closed callback with `callback_status`
+  // (default: `reason`; OK when the peer ended the conversation in an orderly way).
+  void Shutdown(absl::Status reason, std::optional<absl::Status> callback_status = std::nullopt);
   // Closes a session whose input ended once no incoming request awaits an answer.
   void FinishIfDrained();
   void ScheduleTimeout(const RequestId& id, Pending& pending, absl::Duration delay)

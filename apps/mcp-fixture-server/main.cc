@@ -1,0 +1,152 @@
+// mcp-fixture-server: an MCP server for tests and benchmarks (see fixture_server.h for what it
+// offers). It serves one client on its own stdin/stdout and exits 0 when stdin ends, after
+// answering what it received. Logs go to stderr.
+//
+// The transport is chosen here and nowhere else: ServeStdio() is one way of serving the
+// Server that CreateFixtureServer() builds; another (HTTP) is a sibling function.
+#include <atomic>
+#include <cxxopts.hpp>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "fixture_server.h"
+#include "mcpgw/base/fmt.h"
+#include "mcpgw/base/logging.h"
+#include "mcpgw/mcp/line_transport.h"
+#include "mcpgw/mcp/server.h"
+
+namespace mcpgw::fixture {
+namespace {
+
+constexpr const char* kProgram = "mcp-fixture-server";
+
+struct Flags {
+  bool help = false;
+  std::string help_text;
+  spdlog::level::level_enum log_level = spdlog::level::warn;
+  FixtureOptions fixture;
+};
+
+// ParseFlags reads the command line. Returns InvalidArgument with a one-line explanation for
+// anything it does not accept.
+absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+  cxxopts::Options options(
+      kProgram,
+      "An MCP server for tests and benchmarks, on stdin/stdout: the MCP conformance suite's "
+      "fixture (test_* tools, resources, prompts, completion) plus echo, slow, "
+      "get_cancelled_requests, crash, large_result and --extra-tools. Exits 0 when stdin ends.");
+  options.add_options()("extra-tools",
+                        "register N more tools extra_0 … extra_{N-1}, each "
+                        "echoing its arguments",
+                        cxxopts::value<int>()->default_value("0"), "N")(
+      "log-level", "stderr log level: debug, info or warn",
+      cxxopts::value<std::string>()->default_value("warn"), "LEVEL")("h,help", "show this help");
+  Flags flags;
+  try {
+    cxxopts::ParseResult args = options.parse(argc, argv);
+    if (!args.unmatched().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", args.unmatched().front(), "'"));
+    }
+    if (args.count("help") > 0) {
+      flags.help = true;
+      flags.help_text = options.help();
+      return flags;
+    }
+    flags.fixture.extra_tools = args["extra-tools"].as<int>();
+    std::string level = args["log-level"].as<std::string>();
+    if (level == "debug") {
+      flags.log_level = spdlog::level::debug;
+    } else if (level == "info") {
+      flags.log_level = spdlog::level::info;
+    } else if (level == "warn") {
+      flags.log_level = spdlog::level::warn;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--log-level must be debug, info or warn (got '", level, "')"));
+    }
+  } catch (const std::exception& e) {  // cxxopts reports bad flags by throwing
+    return absl::InvalidArgumentError(e.what());
+  }
+  if (flags.fixture.extra_tools < 0 || flags.fixture.extra_tools > kMaxExtraTools) {
+    return absl::InvalidArgumentError(absl::StrCat("--extra-tools must be between 0 and ",
+                                                   kMaxExtraTools, " (got ",
+                                                   flags.fixture.extra_tools, ")"));
+  }
+  return flags;
+}
+
+// ServeStdio serves one client on fds 0/1 until it ends its input (and every request it sent
+// is answered) or the connection breaks. Returns the process exit code: 0 once the client is
+// gone, 1 when stdin/stdout cannot be served.
+int ServeStdio(const std::shared_ptr<mcp::Server>& server) {
+  absl::StatusOr<mcp::TransportPtr> transport =
+      mcp::CreateStdioTransport({.max_message_bytes = kFixtureMaxMessageBytes});
+  if (!transport.ok()) {
+    spdlog::error("cannot use stdin/stdout: {}", transport.status());
+    return 1;
+  }
+  absl::StatusOr<std::shared_ptr<mcp::ServerSession>> session =
+      server->Serve(*std::move(transport));
+  if (!session.ok()) {
+    spdlog::error("cannot serve on stdin/stdout: {}", session.status());
+    return 1;
+  }
+  // The session may end before the callback is set (a client that sends nothing): then
+  // closed() already says so. Whichever notices first reports the end.
+  struct End {
+    std::atomic<bool> seen{false};
+    absl::Status reason;
+    absl::Notification done;
+    void Report(absl::Status why) {
+      if (!seen.exchange(true)) {
+        reason = std::move(why);
+        done.Notify();
+      }
+    }
+  };
+  auto end = std::make_shared<End>();
+  (*session)->SetClosedCallback([end](absl::Status why) { end->Report(std::move(why)); });
+  if ((*session)->session().closed()) {
+    end->Report(absl::OkStatus());
+  }
+  spdlog::debug("serving MCP on stdin/stdout");
+  end->done.WaitForNotification();
+  (*session)->Close();
+  // The reason does not tell an orderly end of input from a broken pipe (the session reports
+  // both as Unavailable), and either way the client is gone: exit 0.
+  spdlog::debug("the session ended ({}); exiting", end->reason);
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
+  if (!flags.ok()) {
+    std::cerr << kProgram << ": " << flags.status().message() << " (see " << kProgram
+              << " --help)\n";
+    return 2;
+  }
+  if (flags->help) {
+    std::cout << flags->help_text;
+    return 0;
+  }
+  base::ConfigureLogging(flags->log_level);
+  absl::StatusOr<std::shared_ptr<mcp::Server>> server = CreateFixtureServer(flags->fixture);
+  if (!server.ok()) {
+    spdlog::error("cannot build the fixture: {}", server.status());
+    return 1;
+  }
+  return ServeStdio(*server);
+}
+
+}  // namespace
+}  // namespace mcpgw::fixture
+
+int main(int argc, char** argv) { return mcpgw::fixture::Main(argc, argv); }
