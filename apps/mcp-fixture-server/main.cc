@@ -93,36 +93,23 @@ int ServeStdio(const std::shared_ptr<mcp::Server>& server) {
     spdlog::error("cannot use stdin/stdout: {}", transport.status());
     return 1;
   }
-  absl::StatusOr<std::shared_ptr<mcp::ServerSession>> session =
-      server->Serve(*std::move(transport));
+  auto ended = std::make_shared<absl::Notification>();
+  auto reason = std::make_shared<absl::Status>();
+  absl::StatusOr<std::shared_ptr<mcp::ServerSession>> session = server->Serve(
+      *std::move(transport), [ended, reason](absl::Status why) {
+        *reason = std::move(why);
+        ended->Notify();
+      });
   if (!session.ok()) {
     spdlog::error("cannot serve on stdin/stdout: {}", session.status());
     return 1;
   }
-  // The session may end before the callback is set (a client that sends nothing): then
-  // closed() already says so. Whichever notices first reports the end.
-  struct End {
-    std::atomic<bool> seen{false};
-    absl::Status reason;
-    absl::Notification done;
-    void Report(absl::Status why) {
-      if (!seen.exchange(true)) {
-        reason = std::move(why);
-        done.Notify();
-      }
-    }
-  };
-  auto end = std::make_shared<End>();
-  (*session)->SetClosedCallback([end](absl::Status why) { end->Report(std::move(why)); });
-  if ((*session)->session().closed()) {
-    end->Report(absl::OkStatus());
-  }
   spdlog::debug("serving MCP on stdin/stdout");
-  end->done.WaitForNotification();
+  ended->WaitForNotification();
   (*session)->Close();
-  // The reason does not tell an orderly end of input from a broken pipe (the session reports
-  // both as Unavailable), and either way the client is gone: exit 0.
-  spdlog::debug("the session ended ({}); exiting", end->reason);
+  // OK: the client ended its input and every request it sent was answered. Otherwise the
+  // connection broke; either way the client is gone.
+  spdlog::debug("the session ended ({}); exiting", *reason);
   return 0;
 }
 

@@ -11,7 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -36,7 +38,7 @@ struct Node {
   enum class Kind : uint8_t { kTrue, kFalse, kSchema };
   Kind kind = Kind::kSchema;
 
-  uint8_t types = 0;  // a mask of kType* bits; 0 when `type` is absent
+  uint8_t types = 0;                       // a mask of kType* bits; 0 when `type` is absent
   const JsonValue* enum_values = nullptr;  // these point into CompiledSchema::source
   const JsonValue* const_value = nullptr;
 
@@ -84,12 +86,12 @@ namespace {
 
 static_assert(sizeof(wchar_t) == 4, "patterns are matched as UTF-32");
 
-constexpr size_t kMaxErrors = 5;                          // problems listed by Validate
-constexpr int kMaxEvalDepth = 4 * kMaxJsonSchemaDepth;    // nested subschema applications
-constexpr uint64_t kMaxSteps = uint64_t{1} << 22;         // subschema applications per Validate
-constexpr size_t kMaxExplainedBranches = 3;               // anyOf/oneOf branches explained
-constexpr size_t kMaxSnippet = 80;                        // bytes of a value quoted in a message
-constexpr uint64_t kMaxPatternUnits = 2000;               // see PatternWithinLimits
+constexpr size_t kMaxErrors = 5;                        // problems listed by Validate
+constexpr int kMaxEvalDepth = 4 * kMaxJsonSchemaDepth;  // nested subschema applications
+constexpr uint64_t kMaxSteps = uint64_t{1} << 22;       // subschema applications per Validate
+constexpr size_t kMaxExplainedBranches = 3;             // anyOf/oneOf branches explained
+constexpr size_t kMaxSnippet = 80;                      // bytes of a value quoted in a message
+constexpr uint64_t kMaxPatternUnits = 2000;             // see PatternWithinLimits
 constexpr size_t kMaxPatternNesting = 32;
 
 #if defined(__GLIBCXX__)
@@ -118,9 +120,12 @@ struct TypeName {
 };
 
 constexpr TypeName kTypeNames[] = {
-    {"string", kTypeString, "a string"},    {"number", kTypeNumber, "a number"},
-    {"integer", kTypeInteger, "an integer"}, {"boolean", kTypeBoolean, "a boolean"},
-    {"object", kTypeObject, "an object"},    {"array", kTypeArray, "an array"},
+    {"string", kTypeString, "a string"},
+    {"number", kTypeNumber, "a number"},
+    {"integer", kTypeInteger, "an integer"},
+    {"boolean", kTypeBoolean, "a boolean"},
+    {"object", kTypeObject, "an object"},
+    {"array", kTypeArray, "an array"},
     {"null", kTypeNull, "null"},
 };
 
@@ -364,7 +369,7 @@ std::string Quote(absl::string_view s) {
     const unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || c == '\'' || c == '\\') {
       static constexpr char kHex[] = "0123456789abcdef";
-      out += c == '\'' ? std::string("\\'")
+      out += c == '\''   ? std::string("\\'")
              : c == '\\' ? std::string("\\\\")
                          : std::string({'\\', 'x', kHex[u >> 4], kHex[u & 15]});
     } else {
@@ -477,8 +482,8 @@ absl::StatusOr<Pattern> CompilePattern(absl::string_view source, absl::string_vi
     std::wregex alone(wide, kRegexFlags);
     pattern.whole.assign(L"[\\s\\S]*(?:" + wide + L")[\\s\\S]*", kRegexFlags);
   } catch (const std::exception& e) {
-    return Malformed(path, absl::StrCat("invalid regular expression ", Quote(source), ": ",
-                                        e.what()));
+    return Malformed(path,
+                     absl::StrCat("invalid regular expression ", Quote(source), ": ", e.what()));
   }
   return pattern;
 }
@@ -555,9 +560,9 @@ class Compiler {
       }
       std::optional<Dialect> dialect = ParseDialect(AsStringView(*uri));
       if (!dialect.has_value()) {
-        return absl::UnimplementedError(absl::StrCat(
-            "unsupported JSON Schema dialect ", Quote(AsStringView(*uri)),
-            " in $schema; supported: 2020-12 (the default), 2019-09 and draft-07"));
+        return absl::UnimplementedError(
+            absl::StrCat("unsupported JSON Schema dialect ", Quote(AsStringView(*uri)),
+                         " in $schema; supported: 2020-12 (the default), 2019-09 and draft-07"));
       }
       dialect_ = *dialect;
     }
@@ -583,8 +588,8 @@ class Compiler {
       return it->second;
     }
     if (depth > kMaxJsonSchemaDepth) {
-      return Malformed(path, absl::StrCat("schemas nest deeper than ", kMaxJsonSchemaDepth,
-                                          " levels"));
+      return Malformed(path,
+                       absl::StrCat("schemas nest deeper than ", kMaxJsonSchemaDepth, " levels"));
     }
     if (!schema.IsObject() && !schema.IsBool()) {
       return Malformed(path, "a schema must be an object or a boolean");
@@ -653,8 +658,10 @@ class Compiler {
     for (auto m = s.MemberBegin(); m != s.MemberEnd(); ++m) {
       const absl::string_view key = AsStringView(m->name);
       const JsonValue& v = m->value;
-      // draft-07: "All other properties in a "$ref" object MUST be ignored."
-      if (dialect_ == Dialect::kDraft07 && has_ref && key != "$ref") {
+      // draft-07: "All other properties in a "$ref" object MUST be ignored." Definitions are
+      // still compiled: they hold the targets of this and other $refs, and their anchors.
+      if (dialect_ == Dialect::kDraft07 && has_ref && key != "$ref" && key != "definitions" &&
+          key != "$defs") {
         continue;
       }
       const std::string at = SchemaPath(path, key);
@@ -796,9 +803,9 @@ class Compiler {
     }
 
     if (prefix_items != nullptr) {
-      MCPGW_ASSIGN_OR_RETURN(node.prefix_items,
-                             CompileArray(*prefix_items, SchemaPath(path, "prefixItems"), depth,
-                                          embedded));
+      MCPGW_ASSIGN_OR_RETURN(
+          node.prefix_items,
+          CompileArray(*prefix_items, SchemaPath(path, "prefixItems"), depth, embedded));
       if (items != nullptr) {
         if (items->IsArray()) {
           return Malformed(SchemaPath(path, "items"),
@@ -829,14 +836,15 @@ class Compiler {
                (ref.size() == base_uri_.size() || ref[base_uri_.size()] == '#')) {
       fragment = ref.substr(std::min(ref.size(), base_uri_.size() + 1));
     } else {
-      return absl::UnimplementedError(absl::StrCat(
-          "JSON Schema at ", path, ": $ref ", Quote(ref),
-          " points outside this schema; remote references are never fetched"));
+      return absl::UnimplementedError(
+          absl::StrCat("JSON Schema at ", path, ": $ref ", Quote(ref),
+                       " points outside this schema; remote references are never fetched"));
     }
     if (embedded) {
-      return absl::UnimplementedError(absl::StrCat(
-          "JSON Schema at ", path, ": $ref inside an embedded schema resource (a nested $id) "
-          "is not supported"));
+      return absl::UnimplementedError(
+          absl::StrCat("JSON Schema at ", path,
+                       ": $ref inside an embedded schema resource (a nested $id) "
+                       "is not supported"));
     }
     refs_.push_back({index, std::string(fragment), path});
     return absl::OkStatus();
@@ -884,10 +892,10 @@ class Compiler {
         at = FindMember(*at, token);
       } else if (at->IsArray()) {
         uint32_t i = 0;
-        const bool is_index = !token.empty() && (token == "0" || token[0] != '0') &&
-                              std::all_of(token.begin(), token.end(),
-                                          [](char c) { return c >= '0' && c <= '9'; }) &&
-                              absl::SimpleAtoi(token, &i);
+        const bool is_index =
+            !token.empty() && (token == "0" || token[0] != '0') &&
+            std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+            absl::SimpleAtoi(token, &i);
         at = is_index && i < at->Size() ? &(*at)[static_cast<rapidjson::SizeType>(i)] : nullptr;
       } else {
         at = nullptr;
@@ -931,8 +939,8 @@ class Compiler {
     for (size_t i = 0; i < n; ++i) {
       const Node& node = out_.nodes[i];
       std::vector<int>& e = edges[i];
-      for (int c : {node.ref, node.not_schema, node.if_schema, node.then_schema,
-                    node.else_schema}) {
+      for (int c :
+           {node.ref, node.not_schema, node.if_schema, node.then_schema, node.else_schema}) {
         if (c >= 0) {
           e.push_back(c);
         }
@@ -996,8 +1004,8 @@ bool IsIdentifier(absl::string_view key) {
     return false;
   }
   return std::all_of(key.begin(), key.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$' || c == '-';
   });
 }
 
@@ -1016,14 +1024,14 @@ class Validator {
       return false;
     }
     if (++steps_ > kMaxSteps) {
-      fatal_ = absl::ResourceExhaustedError(absl::StrCat(
-          Path(), ": validation takes more than ", kMaxSteps,
-          " steps (anyOf/oneOf over a recursive $ref?); the value cannot be checked"));
+      fatal_ = absl::ResourceExhaustedError(
+          absl::StrCat(Path(), ": validation takes more than ", kMaxSteps,
+                       " steps (anyOf/oneOf over a recursive $ref?); the value cannot be checked"));
       return false;
     }
     if (eval_depth_ >= kMaxEvalDepth) {
-      fatal_ = absl::ResourceExhaustedError(absl::StrCat(
-          Path(), ": the schema nests more than ", kMaxEvalDepth, " subschemas here"));
+      fatal_ = absl::ResourceExhaustedError(
+          absl::StrCat(Path(), ": the schema nests more than ", kMaxEvalDepth, " subschemas here"));
       return false;
     }
     ++eval_depth_;
@@ -1067,21 +1075,25 @@ class Validator {
   };
 
   // Report records a problem at the current path; `message` runs only if someone listens.
-  template <typename F>
-  void Report(Errors* e, F&& message) {
+  // Messages are built out of line: inlined into the recursive Eval* functions, their string
+  // temporaries would multiply the stack each nesting level takes.
+  void Report(Errors* e, absl::FunctionRef<std::string()> message) {
     if (e != nullptr && !e->full()) {
-      e->messages.push_back(absl::StrCat(Path(), ": ", message()));
+      AddMessage(*e, message);
     }
+  }
+  ABSL_ATTRIBUTE_NOINLINE void AddMessage(Errors& e, absl::FunctionRef<std::string()> message) {
+    e.messages.push_back(absl::StrCat(Path(), ": ", message()));
   }
   // Stop says whether to give up after a problem: nobody listens, or enough were collected.
   bool Stop(Errors* e) const { return e == nullptr || e->full() || !fatal_.ok(); }
 
-  bool Matches(const Pattern& p, absl::string_view s) {
+  ABSL_ATTRIBUTE_NOINLINE bool Matches(const Pattern& p, absl::string_view s) {
     try {
       return std::regex_match(ToWide(s), p.whole);
     } catch (const std::exception& ex) {
-      fatal_ = absl::ResourceExhaustedError(absl::StrCat(
-          Path(), ": matching pattern ", Quote(p.source), " failed: ", ex.what()));
+      fatal_ = absl::ResourceExhaustedError(
+          absl::StrCat(Path(), ": matching pattern ", Quote(p.source), " failed: ", ex.what()));
       return false;
     }
   }
@@ -1089,7 +1101,8 @@ class Validator {
   // Explain re-runs failed alternatives, collecting their first problem each, for anyOf and
   // oneOf messages: " ([0] arguments.phone: ...; [1] arguments.email: ...)". Explanations do
   // not nest, which keeps the re-runs to one extra pass.
-  std::string Explain(const std::vector<int>& branches, const JsonValue& v) {
+  ABSL_ATTRIBUTE_NOINLINE std::string Explain(const std::vector<int>& branches,
+                                              const JsonValue& v) {
     if (explaining_) {
       return "";
     }
@@ -1121,8 +1134,7 @@ class Validator {
     if (names.size() <= 1) {
       return absl::StrJoin(names, "");
     }
-    return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "), " or ",
-                        names.back());
+    return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "), " or ", names.back());
   }
 
   static absl::string_view Describe(const JsonValue& v) {
@@ -1140,32 +1152,12 @@ class Validator {
       return true;
     }
     if (n.kind == Node::Kind::kFalse) {
-      Report(e, [] { return "no value is allowed here (the schema is false)"; });
+      Report(e, [] { return std::string("no value is allowed here (the schema is false)"); });
       return false;
     }
     bool ok = true;
-    if (n.types != 0 && (InstanceTypes(v) & n.types) == 0) {
-      Report(e, [&] { return absl::StrCat("must be ", TypeList(n.types), ", got ", Describe(v)); });
-      ok = false;
-      if (Stop(e)) {
-        return false;
-      }
-    }
-    if (n.enum_values != nullptr) {
-      const JsonValue& values = *n.enum_values;
-      if (std::none_of(values.Begin(), values.End(),
-                       [&](const JsonValue& x) { return Equal(v, x); })) {
-        Report(e, [&] { return absl::StrCat("must be one of ", Snippet(values), ", got ",
-                                            Snippet(v)); });
-        ok = false;
-        if (Stop(e)) {
-          return false;
-        }
-      }
-    }
-    if (n.const_value != nullptr && !Equal(v, *n.const_value)) {
-      Report(e, [&] { return absl::StrCat("must be ", Snippet(*n.const_value), ", got ",
-                                          Snippet(v)); });
+    if ((n.types != 0 || n.enum_values != nullptr || n.const_value != nullptr) &&
+        !EvalValueKeywords(n, v, e)) {
       ok = false;
       if (Stop(e)) {
         return false;
@@ -1189,6 +1181,41 @@ class Validator {
     }
     if (!EvalApplicators(n, v, e)) {
       ok = false;
+    }
+    return ok;
+  }
+
+  // EvalValueKeywords checks type, enum and const.
+  ABSL_ATTRIBUTE_NOINLINE bool EvalValueKeywords(const Node& n, const JsonValue& v, Errors* e) {
+    bool ok = true;
+    if (n.types != 0 && (InstanceTypes(v) & n.types) == 0) {
+      Report(e, [&] { return absl::StrCat("must be ", TypeList(n.types), ", got ", Describe(v)); });
+      ok = false;
+      if (Stop(e)) {
+        return false;
+      }
+    }
+    if (n.enum_values != nullptr) {
+      const JsonValue& values = *n.enum_values;
+      if (std::none_of(values.Begin(), values.End(),
+                       [&](const JsonValue& x) { return Equal(v, x); })) {
+        Report(e, [&] {
+          return absl::StrCat("must be one of ", Snippet(values), ", got ", Snippet(v));
+        });
+        ok = false;
+        if (Stop(e)) {
+          return false;
+        }
+      }
+    }
+    if (n.const_value != nullptr && !Equal(v, *n.const_value)) {
+      Report(e, [&] {
+        return absl::StrCat("must be ", Snippet(*n.const_value), ", got ", Snippet(v));
+      });
+      ok = false;
+      if (Stop(e)) {
+        return false;
+      }
     }
     return ok;
   }
@@ -1249,7 +1276,7 @@ class Validator {
       }
     }
     if (n.not_schema >= 0 && Eval(n.not_schema, v, nullptr)) {
-      Report(e, [] { return "must not match the schema in 'not'"; });
+      Report(e, [] { return std::string("must not match the schema in 'not'"); });
       ok = false;
       if (Stop(e)) {
         return false;
@@ -1269,7 +1296,7 @@ class Validator {
     for (const std::string& name : n.required) {
       if (FindMember(v, name) == nullptr) {
         Scope scope(*this, name);
-        Report(e, [] { return "required property is missing"; });
+        Report(e, [] { return std::string("required property is missing"); });
         ok = false;
         if (Stop(e)) {
           return false;
@@ -1278,16 +1305,18 @@ class Validator {
     }
     const uint64_t count = v.MemberCount();
     if (n.min_properties && count < *n.min_properties) {
-      Report(e, [&] { return absl::StrCat("must have at least ", *n.min_properties,
-                                          " properties, got ", count); });
+      Report(e, [&] {
+        return absl::StrCat("must have at least ", *n.min_properties, " properties, got ", count);
+      });
       ok = false;
       if (Stop(e)) {
         return false;
       }
     }
     if (n.max_properties && count > *n.max_properties) {
-      Report(e, [&] { return absl::StrCat("must have at most ", *n.max_properties,
-                                          " properties, got ", count); });
+      Report(e, [&] {
+        return absl::StrCat("must have at most ", *n.max_properties, " properties, got ", count);
+      });
       ok = false;
       if (Stop(e)) {
         return false;
@@ -1363,16 +1392,18 @@ class Validator {
     bool ok = true;
     const uint64_t size = v.Size();
     if (n.min_items && size < *n.min_items) {
-      Report(e, [&] { return absl::StrCat("must have at least ", *n.min_items, " items, got ",
-                                          size); });
+      Report(e, [&] {
+        return absl::StrCat("must have at least ", *n.min_items, " items, got ", size);
+      });
       ok = false;
       if (Stop(e)) {
         return false;
       }
     }
     if (n.max_items && size > *n.max_items) {
-      Report(e, [&] { return absl::StrCat("must have at most ", *n.max_items, " items, got ",
-                                          size); });
+      Report(e, [&] {
+        return absl::StrCat("must have at most ", *n.max_items, " items, got ", size);
+      });
       ok = false;
       if (Stop(e)) {
         return false;
@@ -1405,7 +1436,8 @@ class Validator {
 
   // FindDuplicate returns two indices of equal elements: sorted by hash, only elements with
   // equal hashes are compared (Hash is seeded per process, so collisions cannot be planned).
-  static std::optional<std::pair<size_t, size_t>> FindDuplicate(const JsonValue& v) {
+  ABSL_ATTRIBUTE_NOINLINE static std::optional<std::pair<size_t, size_t>> FindDuplicate(
+      const JsonValue& v) {
     std::vector<std::pair<size_t, size_t>> hashes;  // hash, index
     hashes.reserve(v.Size());
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
@@ -1431,22 +1463,24 @@ class Validator {
     return std::nullopt;
   }
 
-  bool EvalString(const Node& n, const JsonValue& v, Errors* e) {
+  ABSL_ATTRIBUTE_NOINLINE bool EvalString(const Node& n, const JsonValue& v, Errors* e) {
     bool ok = true;
     const absl::string_view s = AsStringView(v);
     if (n.min_length || n.max_length) {
       const uint64_t length = CountCodePoints(s);
       if (n.min_length && length < *n.min_length) {
-        Report(e, [&] { return absl::StrCat("must be at least ", *n.min_length,
-                                            " characters long, got ", length); });
+        Report(e, [&] {
+          return absl::StrCat("must be at least ", *n.min_length, " characters long, got ", length);
+        });
         ok = false;
         if (Stop(e)) {
           return false;
         }
       }
       if (n.max_length && length > *n.max_length) {
-        Report(e, [&] { return absl::StrCat("must be at most ", *n.max_length,
-                                            " characters long, got ", length); });
+        Report(e, [&] {
+          return absl::StrCat("must be at most ", *n.max_length, " characters long, got ", length);
+        });
         ok = false;
         if (Stop(e)) {
           return false;
@@ -1460,7 +1494,7 @@ class Validator {
     return ok;
   }
 
-  bool EvalNumber(const Node& n, const JsonValue& v, Errors* e) {
+  ABSL_ATTRIBUTE_NOINLINE bool EvalNumber(const Node& n, const JsonValue& v, Errors* e) {
     bool ok = true;
     struct Bound {
       const JsonValue* limit;
@@ -1475,8 +1509,9 @@ class Validator {
     };
     for (const Bound& b : bounds) {
       if (b.limit != nullptr && !b.passes(CompareNumbers(v, *b.limit))) {
-        Report(e, [&] { return absl::StrCat("must be ", b.relation, " ", Snippet(*b.limit),
-                                            ", got ", Snippet(v)); });
+        Report(e, [&] {
+          return absl::StrCat("must be ", b.relation, " ", Snippet(*b.limit), ", got ", Snippet(v));
+        });
         ok = false;
         if (Stop(e)) {
           return false;
@@ -1484,8 +1519,10 @@ class Validator {
       }
     }
     if (n.multiple_of != nullptr && !IsMultipleOf(v, *n.multiple_of)) {
-      Report(e, [&] { return absl::StrCat("must be a multiple of ", Snippet(*n.multiple_of),
-                                          ", got ", Snippet(v)); });
+      Report(e, [&] {
+        return absl::StrCat("must be a multiple of ", Snippet(*n.multiple_of), ", got ",
+                            Snippet(v));
+      });
       ok = false;
     }
     return ok;
@@ -1519,8 +1556,8 @@ absl::Status JsonSchema::Validate(const JsonValue& instance, absl::string_view r
     return absl::FailedPreconditionError("JsonSchema::Validate called on a moved-from schema");
   }
   if (internal::ExceedsDepth(instance, kMaxJsonSchemaDepth)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        root_name, ": value nests deeper than ", kMaxJsonSchemaDepth, " levels"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(root_name, ": value nests deeper than ", kMaxJsonSchemaDepth, " levels"));
   }
   internal::Validator validator(*compiled_, root_name);
   internal::Errors errors{{}, internal::kMaxErrors + 1};  // one extra: "and more"

@@ -410,11 +410,16 @@ void IncomingRequest::RespondWith(Message response) {
       return;  // cancelled by the peer, or the session closed: no answer may be sent
     }
     session->incoming_.erase(it);
+    ++session->answering_;  // a drained session waits until this answer is written
   }
   if (!response.is_response() || response.id() != state_->id) {
     response.SetId(state_->id);
   }
   session->Answer(state_->batch, state_->id, std::move(response));
+  {
+    absl::MutexLock lock(&session->mu_);
+    --session->answering_;
+  }
   session->FinishIfDrained();
 }
 
@@ -820,7 +825,7 @@ void Session::OnTransportClosed(absl::Status status) {
     for (auto& [id, p] : pending) {
       clock_.Cancel(p->timer);
     }
-    idle = incoming_.empty();
+    idle = incoming_.empty() && answering_ == 0;
   }
   for (auto& [id, p] : pending) {
     std::move(p->done)(absl::UnavailableError(
@@ -836,7 +841,7 @@ void Session::OnTransportClosed(absl::Status status) {
 void Session::FinishIfDrained() {
   {
     absl::MutexLock lock(&mu_);
-    if (!input_ended_ || !incoming_.empty() || closed_) {
+    if (!input_ended_ || !incoming_.empty() || answering_ > 0 || closed_) {
       return;
     }
   }

@@ -24,7 +24,8 @@
 //
 // Work is bounded so hostile input can neither crash nor hang: schemas and values nest at most
 // kMaxJsonSchemaDepth levels, patterns are size-limited and matched in linear time, and one
-// validation performs a bounded number of steps.
+// validation performs a bounded number of steps. Validation recurses through at most 512 nested
+// subschemas, which takes up to about 250 KiB of stack when optimized (600 KiB at -O0).
 #pragma once
 
 #include <memory>
@@ -66,8 +67,7 @@ class JsonSchema {
   // kMaxJsonSchemaDepth, and ResourceExhausted when the schema makes validation of this value
   // too expensive (exponential anyOf/oneOf over a recursive $ref). FailedPrecondition when
   // called on a moved-from JsonSchema.
-  absl::Status Validate(const JsonValue& instance,
-                        absl::string_view root_name = "arguments") const;
+  absl::Status Validate(const JsonValue& instance, absl::string_view root_name = "arguments") const;
 
  private:
   explicit JsonSchema(std::shared_ptr<const internal::CompiledSchema> compiled);

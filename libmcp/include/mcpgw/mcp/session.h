@@ -270,6 +270,7 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool input_ended_ ABSL_GUARDED_BY(mu_) = false;  // the peer ended its output
+  int answering_ ABSL_GUARDED_BY(mu_) = 0;         // answers taken from incoming_, being sent
   std::optional<ProtocolVersion> version_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<std::string, std::shared_ptr<const HandlerEntry>> request_handlers_
