@@ -14,8 +14,10 @@ namespace {
 std::vector<std::string> Violations(const std::string& dir, const std::vector<std::string>& banned) {
   std::vector<std::string> found;
   std::regex include(R"re(^\s*#\s*include\s*[<"]([^>"]+)[>"])re");
-  for (const auto& entry :
-       std::filesystem::recursive_directory_iterator(std::string(MCPGW_SOURCE_DIR) + "/" + dir)) {
+  std::error_code ec;  // a file vanishing mid-walk (an editor's temp file) is not an error
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(
+           std::string(MCPGW_SOURCE_DIR) + "/" + dir,
+           std::filesystem::directory_options::skip_permission_denied, ec)) {
     if (!entry.is_regular_file()) {
       continue;
     }

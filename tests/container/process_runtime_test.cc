@@ -26,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/no_process_left.h"
 #include "testing/status_matchers.h"
 
 namespace mcpgw::container {
@@ -43,55 +44,8 @@ using ::testing::UnorderedElementsAre;
 
 constexpr absl::Duration kWait = absl::Seconds(20);  // bound on anything that should be quick
 
-// --- Processes of the test itself ------------------------------------------------------------
-
-// The process ids whose parent is this process (zombies included).
-std::vector<pid_t> ChildrenOfThisProcess() {
-  std::vector<pid_t> out;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr) {
-    return out;
-  }
-  while (dirent* e = readdir(dir)) {
-    int pid;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) {
-      continue;
-    }
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t paren = stat.rfind(')');
-    if (paren == std::string::npos) {
-      continue;
-    }
-    std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
-    int ppid;
-    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) && ppid == getpid()) {
-      out.push_back(pid);
-    }
-  }
-  closedir(dir);
-  return out;
-}
-
-// Makes this process the reaper of orphaned descendants (a process a child left behind is
-// re-parented to us rather than to init), so that the check at the end of the suite sees every
-// process a test left running. Tests that orphan a process on purpose reap it (ReapOrphan).
-class NoProcessLeftBehind : public ::testing::Environment {
- public:
-  void SetUp() override { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
-  void TearDown() override {
-    std::vector<pid_t> left = ChildrenOfThisProcess();
-    for (pid_t pid : left) {
-      std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      ADD_FAILURE() << "process " << pid << " was left behind: " << stat;
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kNoProcessLeftBehind =
-    ::testing::AddGlobalTestEnvironment(new NoProcessLeftBehind);
+// --- Processes of the test itself: tests/testing/no_process_left.cc checks, after every
+// test, that none is left running (this binary links it).
 
 // Waits (bounded) until `pid` has exited; true if it has. Works for any process (pidfd).
 bool WaitUntilGone(pid_t pid, absl::Duration timeout = kWait) {
