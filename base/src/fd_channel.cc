@@ -87,6 +87,7 @@ struct FdChannel::Core {
   ~Core();
 
   void Loop() noexcept;
+  void RunLoop() noexcept;
   void Wake();
   absl::Status Write(absl::Span<const absl::string_view> parts);
   // Writes queued bytes until done or the descriptor would block.
@@ -320,6 +321,12 @@ absl::Status FdChannel::Core::FlushLocked() {
 }
 
 void FdChannel::Core::Loop() noexcept {
+  RunLoop();
+  // What the callbacks captured is released on this thread, once none of them can run.
+  callbacks = Callbacks{};
+}
+
+void FdChannel::Core::RunLoop() noexcept {
   std::string buffer(options.read_chunk_bytes, '\0');
   bool reading = true;
   bool reported = false;
@@ -334,7 +341,6 @@ void FdChannel::Core::Loop() noexcept {
   };
   while (true) {
     bool want_write = false;
-    absl::Status failure;
     {
       absl::MutexLock lock(&mu_);
       if (closing) {
@@ -347,9 +353,6 @@ void FdChannel::Core::Loop() noexcept {
           Fail(std::move(s));
         }
       }
-      if (!broken.ok() && reading) {
-        failure = broken;
-      }
       want_write = broken.ok() && queued_offset < queued.size();
       if (write_closed && !want_write && !write_shut) {
         write_shut = true;
@@ -359,10 +362,6 @@ void FdChannel::Core::Loop() noexcept {
           close(write_fd);
         }
       }
-    }
-    if (!failure.ok()) {
-      report(std::move(failure));
-      continue;
     }
     pollfd fds[3];
     nfds_t n = 0;
@@ -413,7 +412,14 @@ void FdChannel::Core::Loop() noexcept {
           callbacks.on_data(absl::string_view(buffer.data(), static_cast<size_t>(got)));
         }
       } else if (got == 0) {
-        report(absl::OkStatus());
+        // End of input. A write that failed meanwhile (the peer went away) is the reason;
+        // what the peer wrote before going is read first, so its last answers are not lost.
+        absl::Status write_error;
+        {
+          absl::MutexLock lock(&mu_);
+          write_error = broken;
+        }
+        report(std::move(write_error));
       } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
         report(errno == ECONNRESET ? absl::UnavailableError("the peer reset the connection")
                                    : absl::ErrnoToStatus(errno, "read"));
@@ -470,9 +476,8 @@ void FdChannel::Close() {
       thread.join();
     }
   }
-  // Callbacks may hold the last references to objects that own this channel; drop them here
-  // only when the I/O thread is done with them.
-  core_.reset();
+  // core_ stays: other threads may still call Write (and get Unavailable); the Core is freed
+  // with this object, or by the detached I/O thread when it ends.
 }
 
 }  // namespace mcpgw::base

@@ -1,6 +1,7 @@
 #include "mcpgw/mcp/line_transport.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -68,7 +69,7 @@ class LineTransport final : public Transport {
 
  private:
   void OnData(absl::string_view bytes) {
-    std::shared_ptr<bool> alive = alive_;
+    std::shared_ptr<std::atomic<bool>> alive = alive_;
     while (!bytes.empty()) {
       const char* nl = static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()));
       if (nl == nullptr) {
@@ -161,7 +162,7 @@ class LineTransport final : public Transport {
   void OnClosed(absl::Status status) {
     // A last line without its newline is still a frame: deliver it (a truncated one then
     // gets a parse error like any other malformed frame).
-    std::shared_ptr<bool> alive = alive_;
+    std::shared_ptr<std::atomic<bool>> alive = alive_;
     if (discarding_ || !buffer_.empty()) {
       EndLine();
       if (!*alive) {
@@ -174,7 +175,7 @@ class LineTransport final : public Transport {
   base::ByteChannelPtr channel_;
   const LineTransportOptions options_;
   TransportSink* sink_ = nullptr;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 
   // Line assembly, confined to the I/O thread.
   std::string buffer_;  // the current line so far, when it spans reads

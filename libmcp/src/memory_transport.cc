@@ -69,9 +69,10 @@ class Link : public std::enable_shared_from_this<Link> {
     {
       absl::MutexLock lock(&mu_);
       End& me = ends_[side];
-      if (me.closed) {
+      if (me.close_called) {
         return;
       }
+      me.close_called = true;
       me.closed = true;
       me.inbox.clear();
       End& peer = ends_[1 - side];
@@ -97,7 +98,8 @@ class Link : public std::enable_shared_from_this<Link> {
  private:
   struct End {
     TransportSink* sink = nullptr;
-    bool closed = false;
+    bool closed = false;        // nothing more is delivered to this end
+    bool close_called = false;  // Close(side) ran (the peer closing sets only `closed`)
     bool delivering = false;
     std::thread::id delivering_thread;
     std::deque<Delivery> inbox;

@@ -830,6 +830,11 @@ bool ServerSession::RequireInitialized(IncomingRequest& request) {
 }
 
 void ServerSession::Initialize(IncomingRequest request) {
+  if (initialized()) {
+    request.Respond(JsonRpcErrorStatus(error_code::kInvalidRequest,
+                                       "Invalid Request: this session is already initialized"));
+    return;
+  }
   std::optional<InitializeParams> params = ParamsOrReject<InitializeParams>(request);
   if (!params.has_value()) {
     return;
@@ -890,9 +895,13 @@ void ServerSession::ListTools(IncomingRequest request) {
     request.Respond(offset.status());
     return;
   }
-  absl::MutexLock lock(&server->mu_);
-  request.Respond(
-      ListPage(server->tools_, *offset, server->options_.page_size, "tools", version()));
+  ProtocolVersion v = version();
+  Json page;
+  {
+    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
+    page = ListPage(server->tools_, *offset, server->options_.page_size, "tools", v);
+  }
+  request.Respond(std::move(page));
 }
 
 void ServerSession::CallTool(IncomingRequest request) {
@@ -968,9 +977,14 @@ void ServerSession::ListResources(IncomingRequest request) {
     request.Respond(offset.status());
     return;
   }
-  absl::MutexLock lock(&server->mu_);
-  request.Respond(ListPage(server->resources_, *offset, server->options_.page_size, "resources",
-                           version()));
+  ProtocolVersion v = version();
+  Json page;
+  {
+    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
+    page = ListPage(server->resources_, *offset, server->options_.page_size, "resources",
+                           v);
+  }
+  request.Respond(std::move(page));
 }
 
 void ServerSession::ListResourceTemplates(IncomingRequest request) {
@@ -987,9 +1001,14 @@ void ServerSession::ListResourceTemplates(IncomingRequest request) {
     request.Respond(offset.status());
     return;
   }
-  absl::MutexLock lock(&server->mu_);
-  request.Respond(ListPage(server->templates_, *offset, server->options_.page_size,
-                           "resourceTemplates", version()));
+  ProtocolVersion v = version();
+  Json page;
+  {
+    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
+    page = ListPage(server->templates_, *offset, server->options_.page_size,
+                           "resourceTemplates", v);
+  }
+  request.Respond(std::move(page));
 }
 
 void ServerSession::ReadResource(IncomingRequest request) {
@@ -1074,9 +1093,13 @@ void ServerSession::ListPrompts(IncomingRequest request) {
     request.Respond(offset.status());
     return;
   }
-  absl::MutexLock lock(&server->mu_);
-  request.Respond(
-      ListPage(server->prompts_, *offset, server->options_.page_size, "prompts", version()));
+  ProtocolVersion v = version();
+  Json page;
+  {
+    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
+    page = ListPage(server->prompts_, *offset, server->options_.page_size, "prompts", v);
+  }
+  request.Respond(std::move(page));
 }
 
 void ServerSession::GetPrompt(IncomingRequest request) {

@@ -34,6 +34,9 @@ struct InFlight {
   // Set while the dispatcher calls the handler: if the handler throws, the dispatcher answers
   // with the exception's message (not the destructor of the unwound IncomingRequest).
   std::atomic<bool> dispatching{false};
+  // Set when the request object died during an exception inside the handler: if the handler
+  // then returns normally (it caught the exception itself), the dispatcher answers.
+  std::atomic<bool> abandoned{false};
   std::optional<double> last_progress ABSL_GUARDED_BY(mu);
   absl::AnyInvocable<void() &&> on_cancel ABSL_GUARDED_BY(mu);
 
@@ -286,7 +289,8 @@ IncomingRequest::~IncomingRequest() {
     unanswered = !state_->answered && !state_->cancelled;
   }
   if (unanswered && state_->dispatching.load() && std::uncaught_exceptions() > 0) {
-    return;  // the handler is throwing; the dispatcher answers
+    state_->abandoned = true;  // the dispatcher answers, whether the exception escapes or not
+    return;
   }
   if (unanswered) {
     spdlog::warn("handler for '{}' (request {}) finished without answering",
@@ -629,6 +633,11 @@ void Session::HandleRequest(Message message, const std::shared_ptr<Batch>& batch
     try {
       handler->handler(IncomingRequest(state));
       state->dispatching = false;
+      if (state->abandoned) {
+        // The request died while an exception the handler caught itself was in flight.
+        IncomingRequest(state).Respond(absl::InternalError(absl::StrCat(
+            "the handler for '", state->message.method(), "' failed without an answer")));
+      }
     } catch (const std::exception& e) {
       state->dispatching = false;
       IncomingRequest(state).Respond(absl::InternalError(
@@ -707,10 +716,7 @@ void Session::HandleCancelled(const Message& message) {
   absl::Cleanup finish = [this] { FinishIfDrained(); };
   if (state->batch != nullptr) {
     if (std::optional<std::string> array = state->batch->Add(std::nullopt)) {
-      absl::Status s = transport_->Send(*array);
-      if (!s.ok()) {
-        spdlog::warn("{}: could not send a batch answer: {}", options_.name, s);
-      }
+      SendBatchAnswer(*state->batch, *std::move(array));
     }
   }
 }
@@ -778,11 +784,9 @@ void Session::OnOversizedFrame(const OversizedFrame& frame) {
   FrameGuess guess;
   ScanHead(frame.head, guess);
   ScanTail(frame.tail, guess);
+  // Only a frame that shows `result`/`error` and no `method` is taken for a response: both
+  // sides number requests from 1, so an id alone says nothing about the direction.
   bool is_response = guess.has_result && !guess.has_method;
-  if (!guess.has_method && !guess.has_result && guess.id.has_value()) {
-    absl::MutexLock lock(&mu_);
-    is_response = pending_.contains(*guess.id);
-  }
   std::string what = absl::StrCat("message of ", frame.size, " bytes exceeds the limit of ",
                                   frame.limit, " bytes");
   spdlog::warn("{}: dropped a {}", options_.name, what);
@@ -794,6 +798,9 @@ void Session::OnOversizedFrame(const OversizedFrame& frame) {
                       "; raise the maximum message size if such results are expected")));
     }
     return;
+  }
+  if (guess.has_method && !guess.id.has_value()) {
+    return;  // a notification (no id seen): never answered
   }
   Answer(nullptr, guess.id.value_or(RequestId()),
          Message::Error(guess.id, error_code::kInvalidRequest,
@@ -851,13 +858,6 @@ void Session::FinishIfDrained() {
 
 // --- Writing
 
-void Session::SendFrame(const Message& message, const SendOptions& options) {
-  absl::Status s = transport_->Send(message.Serialize(), options);
-  if (!s.ok()) {
-    spdlog::warn("{}: could not send a message: {}", options_.name, s);
-  }
-}
-
 void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response) {
   std::string text = response.Serialize();
   if (text.size() > transport_->max_message_bytes()) {
@@ -875,12 +875,35 @@ void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, M
     if (!array.has_value()) {
       return;
     }
-    text = *std::move(array);
+    SendBatchAnswer(*batch, *std::move(array));
+    return;
   }
   absl::Status s = transport_->Send(text, SendOptions{.related_request = id});
   if (!s.ok()) {
     spdlog::warn("{}: could not send the answer to request {}: {}", options_.name, id.ToString(),
                  s);
+  }
+}
+
+void Session::SendBatchAnswer(Batch& batch, std::string array) {
+  if (array.size() <= transport_->max_message_bytes()) {
+    absl::Status s = transport_->Send(array);
+    if (!s.ok()) {
+      spdlog::warn("{}: could not send a batch answer: {}", options_.name, s);
+    }
+    return;
+  }
+  // Too large as one array: the answers go out one by one (JSON-RPC allows it).
+  std::vector<Message> responses;
+  {
+    absl::MutexLock lock(&batch.mu);
+    responses.swap(batch.responses);
+  }
+  for (const Message& m : responses) {
+    absl::Status s = transport_->Send(m.Serialize(), SendOptions{.related_request = m.id()});
+    if (!s.ok()) {
+      spdlog::warn("{}: could not send an answer from a batch: {}", options_.name, s);
+    }
   }
 }
 
@@ -955,9 +978,10 @@ RequestId Session::SendRequest(absl::string_view method, Json params, RequestOpt
   std::string frame = Message::Request(id, method, std::move(params)).Serialize();
   {
     absl::MutexLock lock(&mu_);
-    if (closed_) {
-      refusal = absl::UnavailableError(absl::StrCat("the session with ", options_.name,
-                                                    " is closed"));
+    if (closed_ || input_ended_) {
+      refusal = absl::UnavailableError(absl::StrCat(
+          "the session with ", options_.name,
+          closed_ ? " is closed" : " can no longer answer: it ended its output"));
     } else if (pending->token.has_value() && progress_tokens_.contains(*pending->token)) {
       refusal = absl::InvalidArgumentError(absl::StrCat(
           "progress token ", pending->token->ToString(), " is already used by another request"));

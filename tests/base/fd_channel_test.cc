@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -165,6 +167,41 @@ TEST(FdChannel, RestoresFlagsOfDescriptorsItDoesNotOwn) {
   EXPECT_GE(fcntl(p[1], F_GETFL), 0);  // still open
   close(p[0]);
   close(p[1]);
+}
+
+TEST(FdChannel, WritesRacingCloseAreSafe) {
+  for (int round = 0; round < 20; ++round) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    MCPGW_ASSERT_OK_AND_ASSIGN(auto ch, FdChannel::Create(sv[0], sv[0], {.owns_fds = true}));
+    Collector c;
+    ASSERT_THAT(ch->Start(c.Callbacks()), IsOk());
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      while (!stop) {
+        ch->Write({"x"}).IgnoreError();  // fails with Unavailable once closed
+      }
+    });
+    ch->Close();
+    stop = true;
+    writer.join();
+    EXPECT_THAT(ch->Write({"y"}), StatusIs(absl::StatusCode::kUnavailable));
+    close(sv[1]);
+  }
+}
+
+TEST(FdChannel, WhatThePeerWroteBeforeLeavingIsReadEvenAfterAWriteFails) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  MCPGW_ASSERT_OK_AND_ASSIGN(auto ch, FdChannel::Create(sv[0], sv[0], {.owns_fds = true}));
+  ASSERT_EQ(write(sv[1], "last answer\n", 12), 12);
+  close(sv[1]);  // the peer is gone; its last line is still in the socket
+  EXPECT_THAT(ch->Write({"a request"}), StatusIs(absl::StatusCode::kUnavailable));
+  Collector c;
+  ASSERT_THAT(ch->Start(c.Callbacks()), IsOk());
+  ASSERT_TRUE(c.WaitClosed());
+  absl::MutexLock lock(&c.mu);
+  EXPECT_EQ(c.data, "last answer\n");
 }
 
 TEST(FdChannel, MayBeDestroyedFromItsOwnCallback) {

@@ -492,6 +492,20 @@ TEST_F(SessionTest, HandlerThatThrowsGetsInternalError) {
               ElementsAre(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"the handler for 'boom' failed: kaput"}})"));
 }
 
+TEST_F(SessionTest, HandlerThatCatchesItsOwnExceptionStillGetsAnAnswer) {
+  session_->SetRequestHandler("oops", [](IncomingRequest r) {
+    try {
+      IncomingRequest mine = std::move(r);
+      throw std::runtime_error("caught below");
+    } catch (...) {
+    }
+  });
+  Start();
+  EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":1,"method":"oops"})"),
+              ElementsAre(HasSubstr(R"("id":1,"error":{"code":-32603)")));
+  EXPECT_EQ(session_->incoming_in_flight(), 0u);
+}
+
 TEST_F(SessionTest, HandlerThatDropsTheRequestGetsInternalError) {
   session_->SetRequestHandler("forget", [](IncomingRequest) {});
   Start();
@@ -611,6 +625,46 @@ TEST_F(SessionTest, OversizedRequestIsAnsweredWithItsIdAndTheSessionGoesOn) {
               ElementsAre(HasSubstr(R"("id":"s","error":{"code":-32600)")));
   EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":1,"method":"ping"})"),
               ElementsAre(R"({"jsonrpc":"2.0","id":1,"result":{}})"));
+}
+
+TEST_F(SessionTest, OversizedFrameWithoutResultIsTreatedAsTheirRequestNotOurResponse) {
+  Init(SessionOptions{}, /*max_message_bytes=*/1000);
+  Start();
+  Outcome& ours = NewOutcome();
+  RequestId id = session_->SendRequest("m", Json(), ours.Callback());  // our request 1
+  peer_->Take();
+  // The peer's own request 1, params first: neither method nor result in the first bytes.
+  EXPECT_THAT(Exchange(absl::StrCat(R"({"params":{"s":")", std::string(5000, 'p'),
+                                    R"("},"method":"tools/call","jsonrpc":"2.0","id":)",
+                                    id.ToString(), "}")),
+              ElementsAre(HasSubstr(absl::StrCat(R"("id":)", id.ToString(),
+                                                 R"(,"error":{"code":-32600)"))));
+  EXPECT_EQ(ours.calls, 0);  // our pending request is untouched
+}
+
+TEST_F(SessionTest, OversizedNotificationIsNotAnswered) {
+  Init(SessionOptions{}, /*max_message_bytes=*/1000);
+  Start();
+  EXPECT_THAT(Exchange(absl::StrCat(R"({"jsonrpc":"2.0","method":"notifications/message",)"
+                                    R"("params":{"data":")",
+                                    std::string(5000, 'n'), R"("}})")),
+              IsEmpty());
+}
+
+TEST_F(SessionTest, BatchAnswersTooLargeTogetherGoOutOneByOne) {
+  Init(SessionOptions{}, /*max_message_bytes=*/1000);
+  session_->SetRequestHandler("big", [](IncomingRequest r) {
+    Json result = Json::Object();
+    result.Set("blob", std::string(600, 'b'));
+    r.Respond(std::move(result));
+  });
+  Start();
+  session_->SetProtocolVersion(ProtocolVersion::k2025_03_26);
+  std::vector<std::string> answers = Exchange(
+      R"([{"jsonrpc":"2.0","id":1,"method":"big"},{"jsonrpc":"2.0","id":2,"method":"big"}])");
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_THAT(answers, ::testing::UnorderedElementsAre(HasSubstr(R"("id":1,"result")"),
+                                                       HasSubstr(R"("id":2,"result")")));
 }
 
 TEST_F(SessionTest, OversizedResponseFailsThePendingRequest) {

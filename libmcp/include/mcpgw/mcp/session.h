@@ -252,7 +252,8 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   void OnTimeout(const RequestId& id);
   // Sends an answer to an incoming request (or adds it to its batch).
   void Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response);
-  void SendFrame(const Message& message, const SendOptions& options);
+  // Sends a batch's answers: as one array, or one by one when the array exceeds the limit.
+  void SendBatchAnswer(Batch& batch, std::string array);
   // Fails what is pending with `reason` and calls the closed callback with `callback_status`
   // (default: `reason`; OK when the peer ended the conversation in an orderly way).
   void Shutdown(absl::Status reason, std::optional<absl::Status> callback_status = std::nullopt);
