@@ -38,6 +38,9 @@ std::optional<T> ParamsOf(IncomingRequest& request) {
   return *std::move(parsed);
 }
 
+// Which server capability a request needs.
+enum class Needs { kTools, kPrompts, kResources, kSubscribe, kLogging, kCompletions };
+
 Json UriParams(absl::string_view uri) {
   Json params = Json::Object();
   params.Set("uri", uri);
@@ -202,6 +205,46 @@ std::optional<ProtocolVersion> Client::protocol_version() const {
   return version_;
 }
 
+absl::Status Client::CheckCapability(int needs_value) const {
+  Needs needs = static_cast<Needs>(needs_value);
+  absl::MutexLock lock(&mu_);
+  if (!server_.has_value()) {
+    return absl::FailedPreconditionError("not connected: call Connect first");
+  }
+  const ServerCapabilities& caps = server_->capabilities;
+  const char* missing = nullptr;
+  switch (needs) {
+    case Needs::kTools:
+      missing = caps.tools.has_value() ? nullptr : "tools";
+      break;
+    case Needs::kPrompts:
+      missing = caps.prompts.has_value() ? nullptr : "prompts";
+      break;
+    case Needs::kResources:
+      missing = caps.resources.has_value() ? nullptr : "resources";
+      break;
+    case Needs::kSubscribe:
+      missing = caps.resources.has_value() && caps.resources->subscribe.value_or(false)
+                    ? nullptr
+                    : "resources.subscribe";
+      break;
+    case Needs::kLogging:
+      missing = caps.logging.has_value() ? nullptr : "logging";
+      break;
+    case Needs::kCompletions:
+      // 2024-11-05 had completion/complete without a capability flag.
+      missing = caps.completions.has_value() || version_ == ProtocolVersion::k2024_11_05
+                    ? nullptr
+                    : "completions";
+      break;
+  }
+  if (missing == nullptr) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the server did not declare the '", missing, "' capability, so it may not be asked for this"));
+}
+
 template <typename Item, typename Page>
 void Client::ListAll(absl::string_view method, std::vector<Item> Page::*member,
                      Callback<std::vector<Item>> done) {
@@ -258,26 +301,46 @@ void Client::ListAll(absl::string_view method, std::vector<Item> Page::*member,
 }
 
 void Client::ListTools(Callback<std::vector<Tool>> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kTools)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   ListAll<Tool, ListToolsResult>(method::kToolsList, &ListToolsResult::tools, std::move(done));
 }
 
 void Client::ListPrompts(Callback<std::vector<Prompt>> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kPrompts)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   ListAll<Prompt, ListPromptsResult>(method::kPromptsList, &ListPromptsResult::prompts,
                                      std::move(done));
 }
 
 void Client::ListResources(Callback<std::vector<Resource>> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kResources)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   ListAll<Resource, ListResourcesResult>(method::kResourcesList, &ListResourcesResult::resources,
                                          std::move(done));
 }
 
 void Client::ListResourceTemplates(Callback<std::vector<ResourceTemplate>> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kResources)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   ListAll<ResourceTemplate, ListResourceTemplatesResult>(
       method::kResourcesTemplatesList, &ListResourceTemplatesResult::resource_templates,
       std::move(done));
 }
 
 void Client::ListToolsPage(std::optional<std::string> cursor, Callback<ListToolsResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kTools)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   PaginatedParams params;
   params.cursor = std::move(cursor);
   Request<ListToolsResult>(method::kToolsList, ToJson(params), RequestOptions{}, std::move(done));
@@ -285,6 +348,10 @@ void Client::ListToolsPage(std::optional<std::string> cursor, Callback<ListTools
 
 RequestId Client::CallTool(absl::string_view name, Json arguments, CallOptions options,
                            Callback<CallToolResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kTools)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return RequestId();
+  }
   CallToolParams params;
   params.name = std::string(name);
   if (!arguments.is_null()) {
@@ -311,6 +378,10 @@ RequestId Client::CallTool(absl::string_view name, Json arguments, CallOptions o
 
 void Client::GetPrompt(absl::string_view name, std::map<std::string, std::string> arguments,
                        Callback<GetPromptResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kPrompts)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   GetPromptParams params;
   params.name = std::string(name);
   if (!arguments.empty()) {
@@ -320,26 +391,46 @@ void Client::GetPrompt(absl::string_view name, std::map<std::string, std::string
 }
 
 void Client::ReadResource(absl::string_view uri, Callback<ReadResourceResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kResources)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   Request<ReadResourceResult>(method::kResourcesRead, UriParams(uri), RequestOptions{},
                               std::move(done));
 }
 
 void Client::Subscribe(absl::string_view uri, Callback<EmptyResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kSubscribe)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   Request<EmptyResult>(method::kResourcesSubscribe, UriParams(uri), RequestOptions{},
                        std::move(done));
 }
 
 void Client::Unsubscribe(absl::string_view uri, Callback<EmptyResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kSubscribe)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   Request<EmptyResult>(method::kResourcesUnsubscribe, UriParams(uri), RequestOptions{},
                        std::move(done));
 }
 
 void Client::Complete(const CompleteParams& params, Callback<CompleteResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kCompletions)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   Request<CompleteResult>(method::kCompletionComplete, ToJson(params), RequestOptions{},
                           std::move(done));
 }
 
 void Client::SetLogLevel(LoggingLevel level, Callback<EmptyResult> done) {
+  if (absl::Status ok = CheckCapability(static_cast<int>(Needs::kLogging)); !ok.ok()) {
+    std::move(done)(std::move(ok));
+    return;
+  }
   SetLevelParams params;
   params.level = level;
   Request<EmptyResult>(method::kLoggingSetLevel, ToJson(params), RequestOptions{},

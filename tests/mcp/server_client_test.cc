@@ -652,3 +652,32 @@ TEST(ServerRegistration, RejectsBadNamesSchemasAndTemplates) {
 
 }  // namespace
 }  // namespace mcpgw::mcp
+
+namespace mcpgw::mcp {
+namespace {
+
+TEST(ClientCapabilities, RequestsTheServerDidNotDeclareAreRefusedLocally) {
+  auto server = Server::Create();  // nothing registered: only logging is declared
+  auto [a, b] = CreateMemoryTransportPair();
+  ASSERT_THAT(server->Serve(std::move(a)), IsOk());
+  auto client = Client::Create(std::move(b));
+  ASSERT_THAT(AwaitResult<InitializeResult>([&](auto d) { client->Connect(std::move(d)); }),
+              IsOk());
+  EXPECT_THAT(AwaitResult<std::vector<Prompt>>([&](auto d) { client->ListPrompts(std::move(d)); }),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'prompts' capability")));
+  EXPECT_THAT(AwaitResult<EmptyResult>([&](auto d) { client->Subscribe("x://y", std::move(d)); }),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("'resources.subscribe' capability")));
+  EXPECT_THAT(AwaitResult<CallToolResult>([&](auto d) {
+                client->CallTool("t", Json::Object(), {}, std::move(d));
+              }),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'tools' capability")));
+  EXPECT_THAT(AwaitResult<EmptyResult>([&](auto d) {
+                client->SetLogLevel(LoggingLevel::kError, std::move(d));
+              }),
+              IsOk());
+  client->Close();
+}
+
+}  // namespace
+}  // namespace mcpgw::mcp

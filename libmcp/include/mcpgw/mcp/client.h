@@ -3,7 +3,9 @@
 // The typed MCP client API: connect (initialize with version negotiation), then list, call,
 // read, get, subscribe, complete and set the log level; list methods follow pagination. The
 // client answers the server's sampling, elicitation and roots requests through handlers, and
-// routes every notification to handlers. All calls are asynchronous: the callback (last
+// routes every notification to handlers. A request the server's capabilities do not allow
+// (e.g. resources/subscribe without `resources.subscribe`) fails locally with
+// FailedPrecondition and is never sent. All calls are asynchronous: the callback (last
 // parameter) is called exactly once, from a session thread, never under a lock.
 //
 //   auto client = Client::Create(std::move(transport), {.info = {.name = "me", .version = "1"}});
@@ -121,6 +123,9 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   Client(std::shared_ptr<Session> session, ClientOptions options);
+  // OK when the server declared the capability a request needs (a `Needs` value from
+  // client.cc); FailedPrecondition otherwise, or before Connect.
+  absl::Status CheckCapability(int needs) const;
   template <typename Item, typename Page>
   void ListAll(absl::string_view method, std::vector<Item> Page::*member, Callback<std::vector<Item>> done);
 
