@@ -88,6 +88,9 @@ struct FdChannel::Core {
 
   void Loop() noexcept;
   void RunLoop() noexcept;
+  // Closes owned descriptors (restores the flags of others) and the wake fd. Once only; called
+  // by Close once the I/O thread is done, or when the Core is freed.
+  void ReleaseFds();
   void Wake();
   absl::Status Write(absl::Span<const absl::string_view> parts);
   // Writes queued bytes until done or the descriptor would block.
@@ -116,6 +119,7 @@ struct FdChannel::Core {
   bool write_closed ABSL_GUARDED_BY(mu_) = false;  // CloseWrite called
   bool write_shut ABSL_GUARDED_BY(mu_) = false;    // write side actually ended
   absl::Status broken ABSL_GUARDED_BY(mu_);        // first write error
+  bool fds_released = false;  // set by ReleaseFds, once no thread uses the descriptors
 };
 
 absl::StatusOr<std::unique_ptr<FdChannel>> FdChannel::Create(int read_fd, int write_fd,
@@ -153,7 +157,13 @@ FdChannel::Core::Core(int r, int w, int wake, Options opts)
   }
 }
 
-FdChannel::Core::~Core() {
+FdChannel::Core::~Core() { ReleaseFds(); }
+
+void FdChannel::Core::ReleaseFds() {
+  if (fds_released) {
+    return;
+  }
+  fds_released = true;
   if (options.owns_fds) {
     close(read_fd);
     if (write_fd != read_fd && !write_shut) {
@@ -273,7 +283,7 @@ void FdChannel::CloseWrite() {
   }
   Core& c = *core_;
   absl::MutexLock lock(&c.mu_);
-  if (c.write_closed) {
+  if (c.write_closed || c.closing) {
     return;
   }
   c.write_closed = true;
@@ -469,12 +479,20 @@ void FdChannel::Close() {
     }
     thread = std::move(c.thread);
   }
+  bool on_io_thread = false;
   if (thread.joinable()) {
     if (thread.get_id() == std::this_thread::get_id()) {
       thread.detach();  // closed from a callback: the loop ends by itself and frees the Core
+      on_io_thread = true;
     } else {
       thread.join();
     }
+  }
+  if (!on_io_thread) {
+    // The peer must see the end now (not when this object dies). Writers check `closing`
+    // under the lock before touching a descriptor, so none uses them any more.
+    absl::MutexLock lock(&c.mu_);
+    c.ReleaseFds();
   }
   // core_ stays: other threads may still call Write (and get Unavailable); the Core is freed
   // with this object, or by the detached I/O thread when it ends.

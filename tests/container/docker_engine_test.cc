@@ -1,0 +1,552 @@
+// DockerEngine: unit tests of its pieces (JSON reader, DOCKER_HOST parsing, frame demuxer) and
+// tests against the real engine. Those need a running dockerd: they skip when there is none,
+// except when CI=true or MCPGW_REQUIRE_DOCKER=1, where they fail. The test images are built
+// locally by tests/docker/build-test-images.sh.
+#include "mcpgw/container/docker_engine.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "docker_http.h"
+#include "docker_json.h"
+#include "docker_stream.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/subprocess.h"
+
+namespace mcpgw::container {
+namespace {
+
+using ::mcpgw::testing::IsOk;
+using ::mcpgw::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// ---------------------------------------------------------------------------------------------
+// Frame demuxer
+
+std::string Frame(int stream, absl::string_view payload) {
+  std::string out(8, '\0');
+  out[0] = static_cast<char>(stream);
+  auto n = static_cast<uint32_t>(payload.size());
+  out[4] = static_cast<char>(n >> 24);
+  out[5] = static_cast<char>(n >> 16);
+  out[6] = static_cast<char>(n >> 8);
+  out[7] = static_cast<char>(n);
+  return out + std::string(payload);
+}
+
+struct Demuxed {
+  std::string out;
+  std::string err;
+};
+
+absl::Status FeedAll(internal::FrameDemuxer& d, const std::vector<absl::string_view>& pieces,
+                     Demuxed& got) {
+  for (absl::string_view piece : pieces) {
+    absl::Status s = d.Feed(piece, [&](int stream, absl::string_view payload) {
+      (stream == 2 ? got.err : got.out).append(payload.data(), payload.size());
+    });
+    if (!s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+TEST(DockerFrameDemuxer, SplitsFramesAtEveryByteBoundary) {
+  std::string binary;
+  for (int i = 0; i < 300; ++i) {
+    binary.push_back(static_cast<char>(i));  // includes NUL and a 0x01/0x02 that look like headers
+  }
+  std::string stream = Frame(1, "hello\n") + Frame(2, "oops\n") + Frame(1, "") + Frame(1, binary) +
+                       Frame(2, std::string("\0\1", 2)) + Frame(1, "end");
+  std::string want_out = "hello\n" + binary + "end";
+  std::string want_err = "oops\n" + std::string("\0\1", 2);
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    internal::FrameDemuxer d;
+    Demuxed got;
+    absl::string_view s = stream;
+    ASSERT_THAT(FeedAll(d, {s.substr(0, cut), s.substr(cut)}, got), IsOk()) << cut;
+    EXPECT_EQ(got.out, want_out) << "cut at " << cut;
+    EXPECT_EQ(got.err, want_err) << "cut at " << cut;
+    EXPECT_FALSE(d.mid_frame());
+  }
+  // One byte at a time.
+  internal::FrameDemuxer d;
+  Demuxed got;
+  std::vector<absl::string_view> bytes;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    bytes.push_back(absl::string_view(stream).substr(i, 1));
+  }
+  ASSERT_THAT(FeedAll(d, bytes, got), IsOk());
+  EXPECT_EQ(got.out, want_out);
+  EXPECT_EQ(got.err, want_err);
+}
+
+TEST(DockerFrameDemuxer, ReportsAnIncompleteFrame) {
+  internal::FrameDemuxer d;
+  Demuxed got;
+  std::string f = Frame(1, "abcdef");
+  ASSERT_THAT(FeedAll(d, {absl::string_view(f).substr(0, 10)}, got), IsOk());
+  EXPECT_TRUE(d.mid_frame());
+  EXPECT_EQ(got.out, "ab");
+}
+
+TEST(DockerFrameDemuxer, RefusesAnUnknownStream) {
+  internal::FrameDemuxer d;
+  Demuxed got;
+  std::string f = Frame(7, "x");
+  EXPECT_THAT(FeedAll(d, {f}, got), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(FeedAll(d, {Frame(1, "y")}, got), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(got.out, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON reader and DOCKER_HOST
+
+TEST(DockerJson, ReadsWhatTheEngineSends) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(
+      internal::JsonValue v,
+      internal::ParseJson(R"({"Id":"abc","StatusCode":137,"Ok":true,"Nil":null,
+        "Labels":{"a":"b\"\\\n\u00e9\ud83d\ude00"},"List":[1,-2.5e1,[]]})"));
+  EXPECT_EQ(v.StringOr("Id"), "abc");
+  ASSERT_NE(v.Find("StatusCode"), nullptr);
+  EXPECT_EQ(v.Find("StatusCode")->number, 137);
+  EXPECT_TRUE(v.Find("Ok")->boolean);
+  EXPECT_EQ(v.Find("Nil")->type, internal::JsonValue::Type::kNull);
+  EXPECT_EQ(v.Find("Labels")->StringOr("a"), "b\"\\\n\xc3\xa9\xf0\x9f\x98\x80");
+  ASSERT_EQ(v.Find("List")->array.size(), 3u);
+  EXPECT_EQ(v.Find("List")->array[1].number, -25);
+  EXPECT_EQ(v.Find("missing"), nullptr);
+  EXPECT_EQ(v.StringOr("StatusCode", "dflt"), "dflt");
+}
+
+TEST(DockerJson, RefusesMalformedAndTooDeepInput) {
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "\"unterminated", "{\"a\":1} x", "tru",
+                          "\"\x01\"", "{1:2}", "\"\\x\""}) {
+    EXPECT_THAT(internal::ParseJson(bad), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
+  }
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  EXPECT_THAT(internal::ParseJson(deep),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nested too deeply")));
+  EXPECT_THAT(internal::ParseJson(deep, 128), IsOk());
+}
+
+TEST(DockerJson, QuotesStrings) {
+  EXPECT_EQ(internal::JsonQuote("a\"b\\c\n\x01"), R"("a\"b\\c\u000a\u0001")");
+  MCPGW_ASSERT_OK_AND_ASSIGN(internal::JsonValue v,
+                             internal::ParseJson(internal::JsonQuote("x\ty\"\xc3\xa9")));
+  EXPECT_EQ(v.string, "x\ty\"\xc3\xa9");
+}
+
+TEST(DockerHost, ParsesUnixAndTcp) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(auto unix_ep, internal::ParseDockerHost("unix:///run/d.sock"));
+  EXPECT_TRUE(unix_ep.is_unix);
+  EXPECT_EQ(unix_ep.path, "/run/d.sock");
+  MCPGW_ASSERT_OK_AND_ASSIGN(auto tcp_ep, internal::ParseDockerHost("tcp://127.0.0.1:2375"));
+  EXPECT_FALSE(tcp_ep.is_unix);
+  EXPECT_EQ(tcp_ep.host, "127.0.0.1");
+  EXPECT_EQ(tcp_ep.port, "2375");
+  for (const char* bad :
+       {"", "npipe:////./pipe/docker", "tcp://host", "tcp://host:0", "tcp://:2375", "unix://"}) {
+    EXPECT_THAT(internal::ParseDockerHost(bad), StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+}
+
+TEST(DockerEngineNoEngine, SaysWhatToDoWhenNothingListens) {
+  EXPECT_THAT(DockerEngine::Create({.host = "unix:///nonexistent/docker.sock"}),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("cannot reach the Docker engine at "
+                                 "unix:///nonexistent/docker.sock: is dockerd running? "
+                                 "(start it, or set DOCKER_HOST)")));
+  EXPECT_THAT(DockerEngine::Create({.host = "tcp://127.0.0.1:1"}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("is dockerd running?")));
+  EXPECT_THAT(DockerEngine::Create({.host = "ssh://somewhere"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(DockerEngineNoEngine, SaysSoWhenTheSocketMayNotBeUsed) {
+  if (geteuid() == 0) {
+    GTEST_SKIP() << "root may connect to any socket";
+  }
+  std::string path = ::testing::TempDir() + "/mcpgw-docker-eacces.sock";
+  unlink(path.c_str());
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(chmod(path.c_str(), 0), 0);
+  EXPECT_THAT(DockerEngine::Create({.host = "unix://" + path}),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("permission denied")));
+  close(fd);
+  unlink(path.c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real engine
+
+constexpr absl::string_view kCatImage = "mcpgw-test/cat:latest";
+constexpr absl::string_view kFixtureImage = "mcpgw-test/fixture:latest";
+constexpr absl::string_view kSuiteLabel = "io.mcpgw.test-suite";
+
+// Collects what a stdio channel reads.
+struct Collector {
+  absl::Mutex mu;
+  std::string out ABSL_GUARDED_BY(mu);
+  absl::Status closed_with ABSL_GUARDED_BY(mu);
+  absl::Notification closed;
+
+  base::ByteChannel::Callbacks Callbacks() {
+    return {.on_data =
+                [this](absl::string_view bytes) {
+                  absl::MutexLock lock(&mu);
+                  out.append(bytes.data(), bytes.size());
+                },
+            .on_closed =
+                [this](absl::Status why) {
+                  {
+                    absl::MutexLock lock(&mu);
+                    closed_with = std::move(why);
+                  }
+                  closed.Notify();
+                }};
+  }
+  std::string Out() {
+    absl::MutexLock lock(&mu);
+    return out;
+  }
+  // WaitFor waits (bounded) until the output contains `needle`.
+  bool WaitFor(absl::string_view needle, absl::Duration timeout) {
+    absl::MutexLock lock(&mu);
+    auto has = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return out.find(needle.data(), 0, needle.size()) != std::string::npos;
+    };
+    return mu.AwaitWithTimeout(absl::Condition(&has), timeout);
+  }
+};
+
+class DockerEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<DockerEngine>> engine = DockerEngine::Create({});
+    if (!engine.ok()) {
+      *why_ = std::string(engine.status().message());
+      return;
+    }
+    testing::ChildResult built =
+        testing::RunProgram({std::string(MCPGW_SOURCE_DIR) + "/tests/docker/build-test-images.sh",
+                             MCPGW_FIXTURE_SERVER});
+    if (built.exit_code != 0) {
+      *why_ = absl::StrCat("building the test images failed: ", built.err);
+      return;
+    }
+    engine_ = engine->release();
+  }
+
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+  }
+
+  void SetUp() override {
+    MCPGW_REQUIRE_OR_SKIP(engine_ != nullptr, "MCPGW_REQUIRE_DOCKER",
+                          "no usable Docker engine: " + *why_);
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    case_label_ = absl::StrCat(info->name(), "-", absl::ToUnixNanos(absl::Now()));
+  }
+
+  void TearDown() override {
+    if (engine_ == nullptr) {
+      return;
+    }
+    // Nothing with this test's labels is left behind (AutoRemove takes a moment).
+    absl::Time deadline = absl::Now() + absl::Seconds(15);
+    std::vector<InstanceInfo> left;
+    while (true) {
+      absl::StatusOr<std::vector<InstanceInfo>> listed = engine_->List(Selector());
+      ASSERT_THAT(listed.status(), IsOk());
+      left = *listed;
+      if (left.empty() || absl::Now() > deadline) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_TRUE(left.empty()) << left.size() << " container(s) left, first " << left[0].id;
+    for (const InstanceInfo& c : left) {
+      testing::RunProgram({"docker", "rm", "-f", c.id});
+    }
+  }
+
+  Labels Selector() const {
+    return {{std::string(kSuiteLabel), "docker_engine_test"}, {"io.mcpgw.test-case", case_label_}};
+  }
+
+  RunSpec Spec(absl::string_view image) const {
+    RunSpec spec;
+    spec.image = std::string(image);
+    spec.labels = Selector();
+    return spec;
+  }
+
+  static DockerEngine* engine_;
+  static std::string* why_;
+  std::string case_label_;
+};
+
+DockerEngine* DockerEngineTest::engine_ = nullptr;
+std::string* DockerEngineTest::why_ = new std::string;
+
+TEST_F(DockerEngineTest, NegotiatesTheApiVersion) {
+  EXPECT_FALSE(engine_->engine_api_version().empty());
+  const std::string& v = engine_->api_version();
+  EXPECT_GE(v, std::string(DockerEngine::kMinApiVersion));
+  EXPECT_LE(v, std::string(DockerEngine::kMaxApiVersion));
+  if (engine_->engine_api_version() < std::string(DockerEngine::kMaxApiVersion)) {
+    EXPECT_EQ(v, engine_->engine_api_version());
+  }
+}
+
+TEST_F(DockerEngineTest, RoundTripsOneMebibyteThroughCat) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(Spec(kCatImage)));
+  EXPECT_EQ(cat->id().size(), 64u);
+  base::ByteChannelPtr stdio = cat->TakeStdio();
+  ASSERT_NE(stdio, nullptr);
+  EXPECT_EQ(cat->TakeStdio(), nullptr);
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  std::string data((size_t{1} << 20) + 1, '\0');
+  for (size_t i = 0; i < data.size(); ++i) {
+    data[i] = static_cast<char>((i * 7919) >> 3);
+  }
+  ASSERT_THAT(stdio->Write({data}), IsOk());
+  stdio->CloseWrite();
+  ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::string out = got.Out();
+  EXPECT_EQ(out.size(), data.size());
+  EXPECT_TRUE(out == data) << "the bytes differ";
+  absl::StatusOr<ExitStatus> end = cat->WaitForExit(absl::Seconds(20));
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_EQ(*end, ExitStatus::Exited(0));
+  EXPECT_EQ(cat->StderrTail(10), "");
+  stdio->Close();
+}
+
+TEST_F(DockerEngineTest, AContainerThatExitsAtOnceReportsItsCodeAndStderr) {
+  RunSpec spec = Spec(kCatImage);
+  spec.args = {"/nonexistent"};
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(spec));
+  base::ByteChannelPtr stdio = cat->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  absl::Notification exited;
+  ExitStatus reported;
+  std::string tail_at_exit;
+  Instance* raw = cat.get();
+  cat->OnExit([&](ExitStatus status) {
+    reported = status;
+    tail_at_exit = raw->StderrTail(5);
+    exited.Notify();
+  });
+  ASSERT_TRUE(exited.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(reported, ExitStatus::Exited(1));
+  EXPECT_THAT(tail_at_exit, HasSubstr("/nonexistent"));
+  EXPECT_THAT(tail_at_exit, HasSubstr("No such file or directory"));
+  ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(got.Out(), "");  // stderr is kept apart from stdout
+  // A late OnExit runs at once.
+  bool late = false;
+  cat->OnExit([&](ExitStatus status) { late = status == ExitStatus::Exited(1); });
+  EXPECT_TRUE(late);
+  stdio->Close();
+}
+
+TEST_F(DockerEngineTest, KeepsStdoutAndStderrApartWithTheFixture) {
+  RunSpec spec = Spec(kFixtureImage);
+  spec.args = {"--no-such-flag"};
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr server, engine_->Run(spec));
+  base::ByteChannelPtr stdio = server->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  absl::StatusOr<ExitStatus> end = server->WaitForExit(absl::Seconds(30));
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_FALSE(end->success());
+  EXPECT_NE(server->StderrTail(10), "");
+  ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(got.Out(), "");
+  stdio->Close();
+}
+
+TEST_F(DockerEngineTest, SpeaksToTheFixtureServer) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr server, engine_->Run(Spec(kFixtureImage)));
+  base::ByteChannelPtr stdio = server->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  ASSERT_THAT(stdio->Write({R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                            R"("protocolVersion":"2025-06-18","capabilities":{},)"
+                            R"("clientInfo":{"name":"t","version":"1"}}})",
+                            "\n"}),
+              IsOk());
+  EXPECT_TRUE(got.WaitFor("\"protocolVersion\"", absl::Seconds(30))) << got.Out();
+  stdio->CloseWrite();
+  absl::StatusOr<ExitStatus> end = server->WaitForExit(absl::Seconds(30));
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_EQ(*end, ExitStatus::Exited(0)) << server->StderrTail(10);
+  stdio->Close();
+}
+
+TEST_F(DockerEngineTest, SetsTheEntrypointArgsAndWorkingDirectory) {
+  RunSpec spec = Spec(kCatImage);
+  spec.command = "/bin/cat";
+  spec.args = {"./cat"};  // relative to the working directory
+  spec.working_dir = "/bin";
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(spec));
+  base::ByteChannelPtr stdio = cat->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::ifstream in("/bin/cat", std::ios::binary);
+  std::string want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got.Out().size(), want.size());
+  EXPECT_TRUE(got.Out() == want);
+  absl::StatusOr<ExitStatus> end = cat->WaitForExit(absl::Seconds(30));
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_EQ(*end, ExitStatus::Exited(0)) << cat->StderrTail(5);
+  stdio->Close();
+}
+
+TEST_F(DockerEngineTest, RunsContainersConcurrently) {
+  constexpr int kContainers = 4;
+  std::vector<std::string> outs(kContainers);
+  std::vector<absl::Status> errors(kContainers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kContainers; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<InstancePtr> cat = engine_->Run(Spec(kCatImage));
+      if (!cat.ok()) {
+        errors[i] = cat.status();
+        return;
+      }
+      base::ByteChannelPtr stdio = (*cat)->TakeStdio();
+      Collector got;
+      errors[i] = stdio->Start(got.Callbacks());
+      if (errors[i].ok()) {
+        errors[i] = stdio->Write({absl::StrCat("hello ", i, "\n")});
+      }
+      stdio->CloseWrite();
+      if (!got.closed.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+        errors[i] = absl::DeadlineExceededError("no end of stream");
+      }
+      outs[i] = got.Out();
+      absl::StatusOr<ExitStatus> end = (*cat)->WaitForExit(absl::Seconds(30));
+      if (errors[i].ok() && !end.ok()) {
+        errors[i] = end.status();
+      }
+      stdio->Close();
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (int i = 0; i < kContainers; ++i) {
+    EXPECT_THAT(errors[i], IsOk()) << i;
+    EXPECT_EQ(outs[i], absl::StrCat("hello ", i, "\n"));
+  }
+}
+
+TEST_F(DockerEngineTest, IsolatesTheContainer) {
+  RunSpec spec = Spec(kCatImage);
+  spec.labels["io.mcpgw.extra"] = "a \"quoted\" value";
+  spec.env["GREETING"] = "hello world";
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(spec));
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::string inspect, engine_->InspectJson(cat->id()));
+  EXPECT_THAT(inspect, HasSubstr(R"("NetworkMode":"none")"));
+  EXPECT_THAT(inspect, HasSubstr(R"("CapDrop":["ALL"])"));
+  EXPECT_THAT(inspect, HasSubstr(R"("SecurityOpt":["no-new-privileges"])"));
+  EXPECT_THAT(inspect, HasSubstr(R"("AutoRemove":true)"));
+  EXPECT_THAT(inspect, HasSubstr(R"("Init":true)"));
+  EXPECT_THAT(inspect, HasSubstr(R"("io.mcpgw.managed":"true")"));
+  EXPECT_THAT(inspect, HasSubstr(R"("io.mcpgw.extra":"a \"quoted\" value")"));
+  EXPECT_THAT(inspect, HasSubstr(R"("GREETING=hello world")"));
+  EXPECT_THAT(inspect, HasSubstr(R"("Running":true)"));
+  cat->Stop(absl::ZeroDuration());
+  absl::StatusOr<ExitStatus> end = cat->WaitForExit(absl::Seconds(30));
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_EQ(*end, ExitStatus::Killed(9));
+}
+
+TEST_F(DockerEngineTest, StopEndsARunningContainerGracefully) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(Spec(kCatImage)));
+  EXPECT_THAT(cat->WaitForExit(absl::ZeroDuration()).status(),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  absl::Time start = absl::Now();
+  cat->Stop(absl::Seconds(20));
+  cat->Stop(absl::Seconds(30));  // a later call may only shorten the grace
+  absl::StatusOr<ExitStatus> end = cat->WaitForExit(absl::Seconds(30));
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_EQ(*end, ExitStatus::Killed(15));  // cat dies of SIGTERM, long before the grace ends
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  cat->Stop(absl::ZeroDuration());  // after the end: nothing
+}
+
+TEST_F(DockerEngineTest, ListFindsContainersByLabel) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(Spec(kCatImage)));
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::vector<InstanceInfo> mine, engine_->List(Selector()));
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].id, cat->id());
+  EXPECT_EQ(mine[0].labels.at("io.mcpgw.test-case"), case_label_);
+  EXPECT_EQ(mine[0].labels.at("io.mcpgw.managed"), "true");
+  EXPECT_FALSE(mine[0].exit_status.has_value());
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::vector<InstanceInfo> managed, engine_->List({}));
+  bool found = false;
+  for (const auto& c : managed) {
+    found = found || c.id == cat->id();
+  }
+  EXPECT_TRUE(found);
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::vector<InstanceInfo> none,
+                             engine_->List({{"io.mcpgw.test-case", "no-such-case"}}));
+  EXPECT_TRUE(none.empty());
+  cat->Stop(absl::ZeroDuration());
+  ASSERT_THAT(cat->WaitForExit(absl::Seconds(30)).status(), IsOk());
+}
+
+TEST_F(DockerEngineTest, DestroyingARunningInstanceStopsItsContainer) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(Spec(kCatImage)));
+  cat.reset();  // TearDown checks that nothing is left
+}
+
+TEST_F(DockerEngineTest, RefusesAMissingImageAndABadSpec) {
+  EXPECT_THAT(engine_->Run(Spec("mcpgw-test/does-not-exist:latest")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("image mcpgw-test/does-not-exist:latest not found locally")));
+  EXPECT_THAT(engine_->Run(Spec("")), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(engine_->Run(Spec("../containers/json")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid image")));
+  EXPECT_THAT(engine_->Run(Spec("cat latest")), StatusIs(absl::StatusCode::kInvalidArgument));
+  RunSpec bad_env = Spec(kCatImage);
+  bad_env.env["A=B"] = "c";
+  EXPECT_THAT(engine_->Run(bad_env), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace mcpgw::container
