@@ -881,7 +881,10 @@ std::shared_ptr<CallState> NewCall(IncomingRequest request,
 
 }  // namespace
 
-void ServerSession::ListTools(IncomingRequest request) {
+template <typename Entry>
+void ServerSession::ServeList(IncomingRequest request,
+                              std::vector<std::shared_ptr<const Entry>> Server::*entries,
+                              absl::string_view member) {
   std::shared_ptr<Server> server = server_.lock();
   if (server == nullptr || !RequireInitialized(request)) {
     return;
@@ -899,9 +902,13 @@ void ServerSession::ListTools(IncomingRequest request) {
   Json page;
   {
     absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
-    page = ListPage(server->tools_, *offset, server->options_.page_size, "tools", v);
+    page = ListPage((*server).*entries, *offset, server->options_.page_size, member, v);
   }
   request.Respond(std::move(page));
+}
+
+void ServerSession::ListTools(IncomingRequest request) {
+  ServeList(std::move(request), &Server::tools_, "tools");
 }
 
 void ServerSession::CallTool(IncomingRequest request) {
@@ -964,51 +971,11 @@ void ServerSession::CallTool(IncomingRequest request) {
 }
 
 void ServerSession::ListResources(IncomingRequest request) {
-  std::shared_ptr<Server> server = server_.lock();
-  if (server == nullptr || !RequireInitialized(request)) {
-    return;
-  }
-  std::optional<PaginatedParams> params = ParamsOrReject<PaginatedParams>(request);
-  if (!params.has_value()) {
-    return;
-  }
-  absl::StatusOr<size_t> offset = CursorOffset(params->cursor);
-  if (!offset.ok()) {
-    request.Respond(offset.status());
-    return;
-  }
-  ProtocolVersion v = version();
-  Json page;
-  {
-    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
-    page = ListPage(server->resources_, *offset, server->options_.page_size, "resources",
-                           v);
-  }
-  request.Respond(std::move(page));
+  ServeList(std::move(request), &Server::resources_, "resources");
 }
 
 void ServerSession::ListResourceTemplates(IncomingRequest request) {
-  std::shared_ptr<Server> server = server_.lock();
-  if (server == nullptr || !RequireInitialized(request)) {
-    return;
-  }
-  std::optional<PaginatedParams> params = ParamsOrReject<PaginatedParams>(request);
-  if (!params.has_value()) {
-    return;
-  }
-  absl::StatusOr<size_t> offset = CursorOffset(params->cursor);
-  if (!offset.ok()) {
-    request.Respond(offset.status());
-    return;
-  }
-  ProtocolVersion v = version();
-  Json page;
-  {
-    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
-    page = ListPage(server->templates_, *offset, server->options_.page_size,
-                           "resourceTemplates", v);
-  }
-  request.Respond(std::move(page));
+  ServeList(std::move(request), &Server::templates_, "resourceTemplates");
 }
 
 void ServerSession::ReadResource(IncomingRequest request) {
@@ -1080,26 +1047,7 @@ void ServerSession::Subscribe(IncomingRequest request, bool subscribe) {
 }
 
 void ServerSession::ListPrompts(IncomingRequest request) {
-  std::shared_ptr<Server> server = server_.lock();
-  if (server == nullptr || !RequireInitialized(request)) {
-    return;
-  }
-  std::optional<PaginatedParams> params = ParamsOrReject<PaginatedParams>(request);
-  if (!params.has_value()) {
-    return;
-  }
-  absl::StatusOr<size_t> offset = CursorOffset(params->cursor);
-  if (!offset.ok()) {
-    request.Respond(offset.status());
-    return;
-  }
-  ProtocolVersion v = version();
-  Json page;
-  {
-    absl::MutexLock lock(&server->mu_);  // the page is built under the lock, sent after it
-    page = ListPage(server->prompts_, *offset, server->options_.page_size, "prompts", v);
-  }
-  request.Respond(std::move(page));
+  ServeList(std::move(request), &Server::prompts_, "prompts");
 }
 
 void ServerSession::GetPrompt(IncomingRequest request) {

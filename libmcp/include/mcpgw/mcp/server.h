@@ -238,6 +238,11 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   ServerSession(std::shared_ptr<Server> server, std::shared_ptr<Session> session);
   void Install();
   void Initialize(IncomingRequest request);
+  // Answers a list request with a page of the server's `entries`, listed as `member`.
+  template <typename Entry>
+  void ServeList(IncomingRequest request,
+                 std::vector<std::shared_ptr<const Entry>> Server::*entries,
+                 absl::string_view member);
   void ListTools(IncomingRequest request);
   void CallTool(IncomingRequest request);
   void ListResources(IncomingRequest request);
