@@ -4,7 +4,10 @@
 //
 // The transport is chosen here and nowhere else: ServeStdio() is one way of serving the
 // Server that CreateFixtureServer() builds; another (HTTP) is a sibling function.
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cxxopts.hpp>
 #include <exception>
 #include <iostream>
@@ -136,4 +139,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace mcpgw::fixture
 
-int main(int argc, char** argv) { return mcpgw::fixture::Main(argc, argv); }
+int main(int argc, char** argv) {
+  int code = mcpgw::fixture::Main(argc, argv);
+  // Every answer is written by now (the session closed after flushing). Handler threads of the
+  // shared pool may still be finishing (a cancelled `slow`): leave without running static
+  // destructors under them.
+  std::fflush(nullptr);
+  _exit(code);
+}

@@ -2,6 +2,9 @@
 // transport, for end-to-end tests of the protocol core: it answers initialize (negotiating the
 // revision), ping, and `test/echo` (which returns its params), and with --debug it logs every
 // message at debug level — to stderr, so stdout carries protocol messages only.
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 
 #include "absl/synchronization/notification.h"
@@ -60,5 +63,7 @@ int main(int argc, char** argv) {
   spdlog::debug("serving MCP on stdio");
   closed.WaitForNotification();
   session->Close();
-  return 0;
+  // Every answer is written; don't run static destructors under pool threads still unwinding.
+  std::fflush(nullptr);
+  _exit(0);
 }

@@ -59,6 +59,7 @@ class ServerClientTest : public ::testing::Test {
     options.info = Implementation{.name = "test-server", .version = "1.2.3"};
     options.instructions = "use the tools";
     options.page_size = page_size_;
+    options.session.executor = &pool_;
     server_ = Server::Create(std::move(options));
     ASSERT_THAT(server_->AddSyncTool(
                     MakeTool("add", R"({"type":"object","properties":{"a":{"type":"number"},)"
@@ -157,6 +158,7 @@ class ServerClientTest : public ::testing::Test {
     server_session_ = *served;
     ClientOptions options;
     options.protocol_version = version;
+    options.session.executor = &pool_;
     client_ = Client::Create(std::move(b), options);
     if (before) {
       before(*client_);
@@ -172,6 +174,9 @@ class ServerClientTest : public ::testing::Test {
   }
 
   size_t page_size_ = 0;
+  // Handlers run here; declared first so it is destroyed last: its destructor waits for
+  // handlers still running, so none outlives the test (and the process's static objects).
+  base::ThreadPool pool_;
   std::shared_ptr<Server> server_;
   std::shared_ptr<ServerSession> server_session_;
   std::shared_ptr<Client> client_;
@@ -657,10 +662,15 @@ namespace mcpgw::mcp {
 namespace {
 
 TEST(ClientCapabilities, RequestsTheServerDidNotDeclareAreRefusedLocally) {
-  auto server = Server::Create();  // nothing registered: only logging is declared
+  base::ThreadPool pool;  // outlives the sessions: joined after them
+  ServerOptions server_options;
+  server_options.session.executor = &pool;
+  auto server = Server::Create(server_options);  // nothing registered: only logging is declared
   auto [a, b] = CreateMemoryTransportPair();
   ASSERT_THAT(server->Serve(std::move(a)), IsOk());
-  auto client = Client::Create(std::move(b));
+  ClientOptions client_options;
+  client_options.session.executor = &pool;
+  auto client = Client::Create(std::move(b), client_options);
   ASSERT_THAT(AwaitResult<InitializeResult>([&](auto d) { client->Connect(std::move(d)); }),
               IsOk());
   EXPECT_THAT(AwaitResult<std::vector<Prompt>>([&](auto d) { client->ListPrompts(std::move(d)); }),

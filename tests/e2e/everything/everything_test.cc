@@ -52,7 +52,9 @@ class EverythingTest : public ::testing::Test {
     spec.labels = {{"test", "everything"}};
     MCPGW_ASSERT_OK_AND_ASSIGN(instance_, runtime_->Run(spec));
     TransportPtr transport = CreateLineTransport(instance_->TakeStdio());
-    client_ = Client::Create(std::move(transport), ClientOptions{});
+    ClientOptions options;
+    options.session.executor = &pool_;
+    client_ = Client::Create(std::move(transport), options);
     client_->SetSamplingHandler([this](const CreateMessageParams& p,
                                        Callback<CreateMessageResult> reply) {
       ++sampled_;
@@ -122,6 +124,8 @@ class EverythingTest : public ::testing::Test {
     });
   }
 
+  // Declared first, destroyed last: its destructor waits for handlers still running.
+  base::ThreadPool pool_;
   std::unique_ptr<container::ProcessRuntime> runtime_;
   container::InstancePtr instance_;
   std::shared_ptr<Client> client_;
