@@ -90,7 +90,7 @@ struct FdChannel::Core {
   void RunLoop() noexcept;
   // Closes owned descriptors (restores the flags of others) and the wake fd. Once only; called
   // by Close once the I/O thread is done, or when the Core is freed.
-  void ReleaseFds();
+  void ReleaseFds() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wake();
   absl::Status Write(absl::Span<const absl::string_view> parts);
   // Writes queued bytes until done or the descriptor would block.
@@ -119,7 +119,7 @@ struct FdChannel::Core {
   bool write_closed ABSL_GUARDED_BY(mu_) = false;  // CloseWrite called
   bool write_shut ABSL_GUARDED_BY(mu_) = false;    // write side actually ended
   absl::Status broken ABSL_GUARDED_BY(mu_);        // first write error
-  bool fds_released = false;  // set by ReleaseFds, once no thread uses the descriptors
+  bool fds_released ABSL_GUARDED_BY(mu_) = false;  // set by ReleaseFds, once unused
 };
 
 absl::StatusOr<std::unique_ptr<FdChannel>> FdChannel::Create(int read_fd, int write_fd,
@@ -157,7 +157,10 @@ FdChannel::Core::Core(int r, int w, int wake, Options opts)
   }
 }
 
-FdChannel::Core::~Core() { ReleaseFds(); }
+FdChannel::Core::~Core() {
+  absl::MutexLock lock(&mu_);
+  ReleaseFds();
+}
 
 void FdChannel::Core::ReleaseFds() {
   if (fds_released) {
