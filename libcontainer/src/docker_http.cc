@@ -276,26 +276,6 @@ absl::StatusOr<std::string> HttpConnection::ReadLine(absl::Time deadline) {
   }
 }
 
-absl::Status HttpConnection::ReadExactly(size_t n, std::string& out, absl::Time deadline) {
-  while (buffer_.size() - pos_ < n) {
-    size_t have = buffer_.size() - pos_;
-    out.append(buffer_, pos_, have);
-    n -= have;
-    pos_ = buffer_.size();
-    absl::Status filled = Fill(deadline);
-    if (!filled.ok()) {
-      if (absl::IsOutOfRange(filled)) {
-        return absl::UnavailableError(
-            absl::StrCat("the Docker engine at ", display_, " closed the connection early"));
-      }
-      return filled;
-    }
-  }
-  out.append(buffer_, pos_, n);
-  pos_ += n;
-  return absl::OkStatus();
-}
-
 absl::StatusOr<HttpHead> HttpConnection::ReadHead(absl::Time deadline) {
   HttpHead head;
   size_t total = 0;
@@ -333,20 +313,16 @@ absl::StatusOr<HttpHead> HttpConnection::ReadHead(absl::Time deadline) {
   }
 }
 
-absl::StatusOr<std::string> HttpConnection::ReadBody(const HttpHead& head, size_t max_bytes,
-                                                     absl::Time deadline) {
-  std::string body;
+absl::Status HttpConnection::ReadBodyTo(const HttpHead& head,
+                                        absl::FunctionRef<absl::Time()> deadline,
+                                        absl::FunctionRef<absl::Status(absl::string_view)> sink) {
   if (head.status == 204 || head.status == 304 || head.status / 100 == 1) {
-    return body;
+    return absl::OkStatus();
   }
-  auto too_large = [&] {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the Docker engine's response is larger than ", max_bytes, " bytes"));
-  };
   const std::string* te = head.Header("transfer-encoding");
   if (te != nullptr && absl::StrContains(absl::AsciiStrToLower(*te), "chunked")) {
     while (true) {
-      absl::StatusOr<std::string> size_line = ReadLine(deadline);
+      absl::StatusOr<std::string> size_line = ReadLine(deadline());
       if (!size_line.ok()) {
         return size_line.status();
       }
@@ -360,23 +336,37 @@ absl::StatusOr<std::string> HttpConnection::ReadBody(const HttpHead& head, size_
       if (size == 0) {
         // Trailers, up to the empty line.
         while (true) {
-          absl::StatusOr<std::string> trailer = ReadLine(deadline);
+          absl::StatusOr<std::string> trailer = ReadLine(deadline());
           if (!trailer.ok()) {
             return trailer.status();
           }
           if (trailer->empty()) {
-            return body;
+            return absl::OkStatus();
           }
         }
       }
-      if (body.size() + size > max_bytes) {
-        return too_large();
+      // A chunk is passed on in pieces of at most what one read brings, so that a huge chunk
+      // is refused by the sink before it is all in memory.
+      while (size > 0) {
+        if (pos_ == buffer_.size()) {
+          absl::Status filled = Fill(deadline());
+          if (absl::IsOutOfRange(filled)) {
+            return absl::UnavailableError(
+                absl::StrCat("the Docker engine at ", display_, " closed the connection early"));
+          }
+          if (!filled.ok()) {
+            return filled;
+          }
+        }
+        size_t n = std::min<size_t>(size, buffer_.size() - pos_);
+        absl::Status taken = sink(absl::string_view(buffer_).substr(pos_, n));
+        pos_ += n;
+        size -= n;
+        if (!taken.ok()) {
+          return taken;
+        }
       }
-      absl::Status read = ReadExactly(static_cast<size_t>(size), body, deadline);
-      if (!read.ok()) {
-        return read;
-      }
-      absl::StatusOr<std::string> crlf = ReadLine(deadline);
+      absl::StatusOr<std::string> crlf = ReadLine(deadline());
       if (!crlf.ok()) {
         return crlf.status();
       }
@@ -391,30 +381,63 @@ absl::StatusOr<std::string> HttpConnection::ReadBody(const HttpHead& head, size_
     if (!absl::SimpleAtoi(*cl, &n)) {
       return absl::DataLossError("the Docker engine sent a malformed Content-Length");
     }
-    if (n > max_bytes) {
-      return too_large();
+    while (n > 0) {
+      if (pos_ == buffer_.size()) {
+        absl::Status filled = Fill(deadline());
+        if (absl::IsOutOfRange(filled)) {
+          return absl::UnavailableError(
+              absl::StrCat("the Docker engine at ", display_, " closed the connection early"));
+        }
+        if (!filled.ok()) {
+          return filled;
+        }
+      }
+      size_t take = std::min<size_t>(n, buffer_.size() - pos_);
+      absl::Status taken = sink(absl::string_view(buffer_).substr(pos_, take));
+      pos_ += take;
+      n -= take;
+      if (!taken.ok()) {
+        return taken;
+      }
     }
-    absl::Status read = ReadExactly(static_cast<size_t>(n), body, deadline);
-    if (!read.ok()) {
-      return read;
-    }
-    return body;
+    return absl::OkStatus();
   }
   // To the end of the stream.
   while (true) {
-    body.append(buffer_, pos_, std::string::npos);
-    pos_ = buffer_.size();
-    if (body.size() > max_bytes) {
-      return too_large();
+    if (pos_ < buffer_.size()) {
+      absl::Status taken = sink(absl::string_view(buffer_).substr(pos_));
+      pos_ = buffer_.size();
+      if (!taken.ok()) {
+        return taken;
+      }
     }
-    absl::Status filled = Fill(deadline);
+    absl::Status filled = Fill(deadline());
     if (absl::IsOutOfRange(filled)) {
-      return body;
+      return absl::OkStatus();
     }
     if (!filled.ok()) {
       return filled;
     }
   }
+}
+
+absl::StatusOr<std::string> HttpConnection::ReadBody(const HttpHead& head, size_t max_bytes,
+                                                     absl::Time deadline) {
+  std::string body;
+  absl::Status read = ReadBodyTo(
+      head, [deadline] { return deadline; },
+      [&](absl::string_view piece) -> absl::Status {
+        if (body.size() + piece.size() > max_bytes) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("the Docker engine's response is larger than ", max_bytes, " bytes"));
+        }
+        body.append(piece.data(), piece.size());
+        return absl::OkStatus();
+      });
+  if (!read.ok()) {
+    return read;
+  }
+  return body;
 }
 
 int HttpConnection::Release(std::string* buffered) {

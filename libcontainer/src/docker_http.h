@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -61,6 +62,12 @@ class HttpConnection {
   // ReadBody reads the body that follows `head` (chunked, Content-Length, or to end of
   // stream), at most `max_bytes`.
   absl::StatusOr<std::string> ReadBody(const HttpHead& head, size_t max_bytes, absl::Time deadline);
+  // ReadBodyTo passes the body that follows `head` to `sink` piece by piece as it arrives (a
+  // pull's progress stream), each read bounded by `deadline()` (asked before every read, so a
+  // deadline that slides with each piece bounds stalls rather than the whole body). Stops at
+  // the first error `sink` returns.
+  absl::Status ReadBodyTo(const HttpHead& head, absl::FunctionRef<absl::Time()> deadline,
+                          absl::FunctionRef<absl::Status(absl::string_view)> sink);
 
   // Release hands the socket over (after an upgrade); `buffered` gets bytes already read past
   // the headers. The connection is then empty.
@@ -76,7 +83,6 @@ class HttpConnection {
   // Fill reads more bytes into buffer_; OutOfRange at end of stream.
   absl::Status Fill(absl::Time deadline);
   absl::StatusOr<std::string> ReadLine(absl::Time deadline);
-  absl::Status ReadExactly(size_t n, std::string& out, absl::Time deadline);
 
   int fd_ = -1;
   std::string display_;

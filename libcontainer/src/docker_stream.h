@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,16 +22,22 @@
 
 namespace mcpgw::container::internal {
 
-// StreamEnd tells the waiter whether the attach stream was started and when it ended, so the
-// exit is reported after the last stderr bytes. Thread-safe.
+// StreamEnd tells the engine's monitor whether the attach stream was started and when it
+// ended, so the exit is reported after the last stderr bytes. Thread-safe once `on_mark` is set
+// (before the stream can start).
 struct StreamEnd {
   std::atomic<bool> started{false};
   std::atomic<bool> marked{false};
   absl::Notification done;
+  // Called once, by Mark (wakes the monitor).
+  std::function<void()> on_mark;
 
   void Mark() {
     if (!marked.exchange(true)) {
       done.Notify();
+      if (on_mark) {
+        on_mark();
+      }
     }
   }
 };

@@ -517,4 +517,44 @@ absl::StatusOr<std::vector<InstanceInfo>> ProcessRuntime::List(const Labels& sel
   return out;
 }
 
+absl::StatusOr<Prepared> ProcessRuntime::Prepare(const RunSpec& spec,
+                                                 PullProgressCallback /*on_progress*/) {
+  absl::StatusOr<internal::ExecPlan> plan = internal::PlanExec(spec, environ);
+  if (!plan.ok()) {
+    return plan.status();
+  }
+  Prepared out;
+  out.digest = plan->path;
+  if (!out.digest.empty() && out.digest.front() != '/') {
+    std::string base = plan->working_dir;
+    if (base.empty()) {
+      char cwd[4096];
+      if (getcwd(cwd, sizeof(cwd)) == nullptr) {
+        return absl::ErrnoToStatus(errno, "getcwd");
+      }
+      base = cwd;
+    }
+    out.digest = absl::StrCat(base, "/", out.digest);
+  }
+  return out;
+}
+
+absl::Status ProcessRuntime::Remove(absl::string_view id) {
+  std::shared_ptr<Child> found;
+  {
+    absl::MutexLock lock(&core_->mu);
+    for (const std::shared_ptr<Child>& c : core_->children) {
+      if (c->id == id) {
+        found = c;
+        break;
+      }
+    }
+  }
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no process ", id, " was started by this runtime"));
+  }
+  core_->Stop(*found, absl::ZeroDuration());
+  return absl::OkStatus();
+}
+
 }  // namespace mcpgw::container

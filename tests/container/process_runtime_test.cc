@@ -770,5 +770,37 @@ TEST(ProcessRuntime, ListFindsInstancesByLabel) {
   EXPECT_THAT(ids({{"mcpgw.gateway", "test"}}), ElementsAre(ib->id()));
 }
 
+TEST(ProcessRuntime, PrepareResolvesTheCommandAsRunWould) {
+  TempDir dir;
+  dir.Write("mcpgw-tool", "#!/bin/sh\necho found-it\n", 0755);
+  auto runtime = NewRuntime();
+  RunSpec spec = Cmd("mcpgw-tool");
+  spec.env["PATH"] = dir.path();
+  int events = 0;
+  MCPGW_ASSERT_OK_AND_ASSIGN(Prepared prepared,
+                             runtime->Prepare(spec, [&](const PullProgress&) { ++events; }));
+  EXPECT_EQ(prepared.digest, dir.path() + "/mcpgw-tool");
+  EXPECT_FALSE(prepared.pulled);
+  EXPECT_TRUE(prepared.image_id.empty());
+  EXPECT_EQ(events, 0);
+  // A relative path is made absolute against the working directory.
+  RunSpec relative = Cmd("./mcpgw-tool");
+  relative.working_dir = dir.path();
+  MCPGW_ASSERT_OK_AND_ASSIGN(prepared, runtime->Prepare(relative));
+  EXPECT_EQ(prepared.digest, dir.path() + "/./mcpgw-tool");
+  EXPECT_THAT(runtime->Prepare(Cmd("mcpgw-no-such-command")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not found in PATH=")));
+}
+
+TEST(ProcessRuntime, RemoveKillsAProcessOfThisRuntimeOnly) {
+  auto runtime = NewRuntime();
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, runtime->Run(Cmd("cat")));
+  ASSERT_THAT(runtime->Remove(cat->id()), IsOk());
+  absl::StatusOr<ExitStatus> end = cat->WaitForExit(kWait);
+  ASSERT_THAT(end.status(), IsOk());
+  EXPECT_EQ(*end, ExitStatus::Killed(SIGKILL));
+  EXPECT_THAT(runtime->Remove("1"), StatusIs(absl::StatusCode::kNotFound));
+}
+
 }  // namespace
 }  // namespace mcpgw::container

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -45,10 +46,42 @@ std::vector<pid_t> ChildrenOfThisProcess() {
 
 namespace {
 
+// OpenDescriptors maps each open descriptor of this process to what it is ("pipe:[123]",
+// "socket:[456]", a path).
+std::map<int, std::string> OpenDescriptors() {
+  std::map<int, std::string> out;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return out;
+  }
+  int own = dirfd(dir);
+  while (dirent* e = readdir(dir)) {
+    int fd;
+    if (!absl::SimpleAtoi(e->d_name, &fd) || fd == own) {
+      continue;
+    }
+    char target[512];
+    ssize_t n = readlinkat(own, e->d_name, target, sizeof(target) - 1);
+    out[fd] = n > 0 ? std::string(target, static_cast<size_t>(n)) : "?";
+  }
+  closedir(dir);
+  return out;
+}
+
 class NoProcessLeftBehind : public ::testing::Environment {
  public:
-  void SetUp() override { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
+  void SetUp() override {
+    ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    fds_at_start_ = OpenDescriptors();
+  }
   void TearDown() override {
+    // Every descriptor a test opened is closed again (sockets to the engine, pipes to
+    // children, eventfds). Descriptors opened before the first test are the harness's.
+    for (const auto& [fd, what] : OpenDescriptors()) {
+      if (!fds_at_start_.contains(fd)) {
+        ADD_FAILURE() << "descriptor " << fd << " (" << what << ") was left open";
+      }
+    }
     for (pid_t pid : ChildrenOfThisProcess()) {
       std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
       std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -57,6 +90,9 @@ class NoProcessLeftBehind : public ::testing::Environment {
       waitpid(pid, nullptr, 0);
     }
   }
+
+ private:
+  std::map<int, std::string> fds_at_start_;
 };
 
 [[maybe_unused]] ::testing::Environment* const kNoProcessLeftBehind =

@@ -1,7 +1,8 @@
 // Checks that a test leaves no process of its own running. A test binary that links
 // tests/testing/no_process_left.cc becomes the reaper of orphaned descendants (so a process a
 // child left behind is re-parented to it, not to init) and, after each test program run (each
-// ctest case), fails on any child still there — zombies included — and kills it.
+// ctest case), fails on any child still there — zombies included — and kills it, and on any
+// descriptor opened since the first test started and still open.
 #pragma once
 
 #include <sys/types.h>

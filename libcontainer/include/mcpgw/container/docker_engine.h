@@ -21,13 +21,18 @@
 //   container's stdout demultiplexed from the engine's 8-byte-header frames; stderr frames go
 //   to the StderrTail ring buffer. The stream is read once the channel is started, so stderr is
 //   drained only while the stdio channel runs.
-// - One waiter thread per container reads the wait response (the exit code), sends the SIGKILL
-//   that follows a Stop's grace, and runs the OnExit callbacks. Stop sends SIGTERM at once
-//   (`POST .../kill?signal=SIGTERM`, which does not block like `.../stop?t=N` would) and the
-//   waiter kills at the end of the grace. The container's init (HostConfig.Init) reports a
+// - One monitor thread per engine (not per container) polls every wait connection: it reads
+//   the exit code when a wait answers, sends the SIGKILL that follows a Stop's grace, and runs
+//   the OnExit callbacks. Stop sends SIGTERM at once (`POST .../kill?signal=SIGTERM`, which
+//   does not block like `.../stop?t=N` would). The container's init (HostConfig.Init) reports a
 //   program killed by signal N as 128 + N; after a Stop that is reported as ExitStatus::Killed.
+// - The engine lost (dockerd stopped or crashed): every wait connection ends, so every running
+//   instance reports an unknown exit status (exit_code -1) at once and its stdio channel
+//   closes; nothing waits for a timeout.
 //
-// Not yet: pulling images (a missing image is NotFound), mounts and resource limits.
+// Images: Run needs the image present locally; Prepare inspects it, pulls it when absent
+// (`POST /images/create`, progress reported per engine event) and reports its digest. Pulls
+// are anonymous (registries that need a login are not supported yet).
 #pragma once
 
 #include <cstddef>
@@ -58,11 +63,14 @@ struct DockerOptions {
   absl::Duration destroy_grace = absl::Seconds(2);
   // Largest REST response body accepted.
   size_t max_response_bytes = size_t{16} << 20;
+  // A pull fails when the engine reports no progress for this long.
+  absl::Duration pull_stall_timeout = absl::Minutes(2);
 };
 
 // Thread-safe. Destroying it kills (SIGKILL) the containers it started that still run, waits
-// for their ends, runs their OnExit callbacks and joins their waiter threads; Instances may
-// outlive it (they then only report the end).
+// for their ends (at most `request_timeout`; an end the engine never reports is reported as
+// unknown), runs their OnExit callbacks and joins its monitor thread; Instances may outlive it
+// (they then only report the end).
 class DockerEngine final : public Runtime {
  public:
   // The newest Engine API version this code speaks, and the oldest it accepts.
@@ -86,7 +94,7 @@ class DockerEngine final : public Runtime {
   // `spec.command` replaces the image's entrypoint, `spec.args` its command; only `spec.env`
   // reaches the container. Returns:
   // - InvalidArgument: no image, a NUL byte, a variable name that is empty or contains '='.
-  // - NotFound: the image is not present locally ("image X not found locally").
+  // - NotFound: the image is not present locally (Prepare pulls it).
   // - Unavailable: the engine cannot be reached; an error status the engine reported
   //   otherwise (its message quoted).
   // The returned Instance's id() is the full container id.
@@ -95,6 +103,25 @@ class DockerEngine final : public Runtime {
   // List returns the containers (running or not) whose labels include every entry of
   // `selector`; for an empty selector, every container labelled io.mcpgw.managed=true.
   absl::StatusOr<std::vector<InstanceInfo>> List(const Labels& selector) override;
+
+  // Prepare makes sure `spec.image` is present: inspects it, pulls it when absent (each engine
+  // event goes to `on_progress`, on this thread), and reports its digest (see Prepared).
+  // NotFound: the registry has no such image; PermissionDenied: the registry wants a login;
+  // Unavailable: the registry cannot be reached; DeadlineExceeded: the pull stalled for
+  // `pull_stall_timeout`.
+  absl::StatusOr<Prepared> Prepare(const RunSpec& spec,
+                                   PullProgressCallback on_progress = nullptr) override;
+
+  // Pull pulls `image` (by tag or by digest) whether present or not; errors as Prepare.
+  absl::Status Pull(absl::string_view image, PullProgressCallback on_progress = nullptr);
+
+  // Remove kills and removes the container `id` (`DELETE /containers/{id}?force=1`), such as
+  // one left by an earlier run (see List). NotFound when there is no such container.
+  absl::Status Remove(absl::string_view id) override;
+
+  // InspectImageJson returns the engine's raw JSON description of an image
+  // (`GET /images/{name}/json`); NotFound when it is not present locally.
+  absl::StatusOr<std::string> InspectImageJson(absl::string_view image);
 
   // InspectJson returns the engine's raw JSON description of a container
   // (`GET /containers/{id}/json`); NotFound when it does not exist (any more).

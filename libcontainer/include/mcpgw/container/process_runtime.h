@@ -76,6 +76,15 @@ class ProcessRuntime final : public Runtime {
 
   absl::StatusOr<std::vector<InstanceInfo>> List(const Labels& selector) override;
 
+  // Prepare resolves `spec.command` as Run would (same errors) and reports the executable's
+  // absolute path as `digest`. Nothing is pulled; `on_progress` is never called.
+  absl::StatusOr<Prepared> Prepare(const RunSpec& spec,
+                                   PullProgressCallback on_progress = nullptr) override;
+
+  // Remove kills (SIGKILL, its whole process group) a process this runtime started;
+  // NotFound for any other id.
+  absl::Status Remove(absl::string_view id) override;
+
  private:
   explicit ProcessRuntime(std::shared_ptr<internal::ProcessRuntimeCore> core);
 

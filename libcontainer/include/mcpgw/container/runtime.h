@@ -1,7 +1,7 @@
 // File: runtime.h
 //
-// The interface behind which MCP servers are started: a local process today
-// (`ProcessRuntime`, see process_runtime.h), a container later (`DockerEngine`). A runtime runs a
+// The interface behind which MCP servers are started: a local process (`ProcessRuntime`, see
+// process_runtime.h) or a container (`DockerEngine`, docker_engine.h). A runtime runs a
 // `RunSpec` and hands back an `Instance`: a duplex stdin/stdout byte stream (the caller frames
 // messages on it, see mcpgw/base/byte_channel.h), the tail of its stderr, its exit, and a way
 // to stop it. This library knows nothing about MCP.
@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,28 @@ struct ExitStatus {
 absl::Status ExitError(absl::string_view what, const ExitStatus& status,
                        absl::string_view stderr_tail);
 
+// A file or directory of the host (or a volume, or a tmpfs) mounted into a container.
+struct Mount {
+  enum class Type {
+    kBind,    // `source` is an absolute path on the engine's host
+    kVolume,  // `source` names an engine volume (created on first use)
+    kTmpfs,   // an empty in-memory filesystem; `source` must be empty
+  };
+  Type type = Type::kBind;
+  std::string source;
+  // Absolute path inside the container.
+  std::string target;
+  bool read_only = false;
+};
+
+// A resource limit inside a container ("nofile", "nproc", ...: setrlimit's names without
+// RLIMIT_, lower case).
+struct Ulimit {
+  std::string name;
+  int64_t soft = 0;
+  int64_t hard = 0;
+};
+
 // What to run. A local process needs `command`; a container needs `image` (DockerEngine).
 // Thread-compatible (a plain value).
 struct RunSpec {
@@ -99,9 +122,53 @@ struct RunSpec {
   // `args` replace the image's command and `pass_env`/`inherit_env` do not apply (only `env`
   // reaches the container).
   std::string image;
-  // Extension point: mounts, network mode, cpu/memory limits and security options are added
-  // here, next to `image`, with DockerEngine. ProcessRuntime will keep ignoring them.
+  // Files and directories the container sees.
+  std::vector<Mount> mounts;
+  // "none" (the default: no network at all), "bridge", "host", or the name of an engine network.
+  std::string network = "none";
+  // CPU limit in cores (1.5 = one and a half cores); 0 = no limit.
+  double cpus = 0;
+  // Memory limit in bytes (swap included: the container gets no swap beyond it); 0 = no limit.
+  int64_t memory_bytes = 0;
+  // Largest number of processes and threads in the container; 0 = the engine's default.
+  int64_t pids_limit = 0;
+  // Mount the image's root filesystem read-only (give writable places as tmpfs mounts).
+  bool read_only_rootfs = false;
+  // The user the program runs as: "uid", "uid:gid" or a name from the image; empty = the
+  // image's user.
+  std::string user;
+  // Resource limits (setrlimit) inside the container; unset ones keep the engine's defaults.
+  std::vector<Ulimit> ulimits;
 };
+
+// What `Runtime::Prepare` learnt: where the program comes from, for logs and caches.
+struct Prepared {
+  // A content address of what will run: the image's repository digest
+  // ("registry/name@sha256:..."; for an image never pushed or pulled, its local id
+  // "sha256:..."), or for a local program the absolute path of the executable.
+  std::string digest;
+  // The image's local id ("sha256:..."); empty for a local program.
+  std::string image_id;
+  // True when Prepare had to pull the image.
+  bool pulled = false;
+};
+
+// A progress report while an image is pulled: one per engine event, in order.
+struct PullProgress {
+  // The layer the event is about ("" for events about the whole image).
+  std::string layer;
+  // The engine's words: "Pulling fs layer", "Downloading", "Pull complete", "Digest: ...".
+  std::string status;
+  // Bytes done and total of the layer's current phase; 0 when the engine gave none.
+  int64_t current = 0;
+  int64_t total = 0;
+  // Over the layers seen so far: bytes downloaded and bytes to download (a lower bound until
+  // every layer has reported its size).
+  int64_t downloaded = 0;
+  int64_t to_download = 0;
+};
+
+using PullProgressCallback = absl::AnyInvocable<void(const PullProgress&)>;
 
 // What `Runtime::List` reports about an instance.
 struct InstanceInfo {
@@ -154,7 +221,7 @@ class Instance {
 
 using InstancePtr = std::unique_ptr<Instance>;
 
-// Starts programs. Implementations: ProcessRuntime (local processes), DockerEngine (later).
+// Starts programs. Implementations: ProcessRuntime (local processes), DockerEngine (containers).
 //
 // Thread-safe: every method may be called from any thread, concurrently.
 class Runtime {
@@ -173,6 +240,20 @@ class Runtime {
   // an empty selector). For ProcessRuntime: the instances of this runtime that still run or whose
   // Instance still exists.
   virtual absl::StatusOr<std::vector<InstanceInfo>> List(const Labels& selector) = 0;
+
+  // Prepare makes sure `spec` can start without delay: for an image, inspects it and pulls it
+  // when absent (reporting each engine event to `on_progress`, on the calling thread); for a
+  // local program, resolves the executable. Blocks until done (a pull may take minutes: call
+  // it early and off any latency-sensitive thread). Run does not pull: Prepare first.
+  // Errors: NotFound (no such image in the registry, no such program), PermissionDenied
+  // (the registry refused), Unavailable (backend or registry unreachable), InvalidArgument.
+  virtual absl::StatusOr<Prepared> Prepare(const RunSpec& spec,
+                                           PullProgressCallback on_progress = nullptr) = 0;
+
+  // Remove ends the instance `id` at once (SIGKILL) and removes what is left of it, such as a
+  // container left by an earlier run of the gateway (found with List). NotFound when there is
+  // no such instance.
+  virtual absl::Status Remove(absl::string_view id) = 0;
 };
 
 using RuntimePtr = std::unique_ptr<Runtime>;
