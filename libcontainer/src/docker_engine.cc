@@ -283,6 +283,7 @@ struct ContainerCore {
         stderr_tail(std::make_shared<RingBuffer>(config->options.stderr_tail_bytes)),
         stream_end(std::make_shared<StreamEnd>()) {
     stream_end->on_mark = [waker = waker] { waker->Wake(); };
+    stream_end->engine = config->endpoint.display;
   }
 
   // Stop: see Instance::Stop.
@@ -321,13 +322,12 @@ struct ContainerCore {
     absl::StatusOr<std::string> body =
         wait_conn->ReadBody(head, 64 << 10, absl::Now() + config->options.request_timeout);
     wait_conn.reset();
-    if (!body.ok()) {
-      return status;  // engine lost: the status is unknown
-    }
-    absl::StatusOr<rapidjson::Document> json = ParseEngineJson(*body);
+    absl::StatusOr<rapidjson::Document> json =
+        body.ok() ? ParseEngineJson(*body) : absl::StatusOr<rapidjson::Document>(body.status());
     const rapidjson::Value* code = json.ok() ? MemberOf(*json, "StatusCode") : nullptr;
+    stream_end->SetVerdict(/*lost=*/code == nullptr || !code->IsInt());
     if (code == nullptr || !code->IsInt()) {
-      return status;
+      return status;  // engine lost: the status is unknown
     }
     int c = code->GetInt();
     bool signalled;
@@ -431,6 +431,7 @@ void DockerEngineCore::MonitorMain() noexcept {
       if (shutdown && now >= give_up) {
         // The engine never answered: report what is known (nothing) rather than hang.
         c->wait_conn.reset();
+        c->stream_end->SetVerdict(/*lost=*/true);
         c->pending_exit = ExitStatus::Exited(-1);
         done.push_back(c);
         continue;

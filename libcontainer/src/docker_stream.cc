@@ -42,6 +42,11 @@ absl::Status FrameDemuxer::Feed(absl::string_view bytes, Sink sink) {
   return absl::OkStatus();
 }
 
+namespace {
+// How long a cleanly ended stream waits to learn whether the engine was lost.
+constexpr absl::Duration kVerdictWait = absl::Seconds(2);
+}  // namespace
+
 // Shared by the channel and the callbacks running on the inner channel's I/O thread.
 struct DockerStdioChannel::State {
   std::string buffered;  // I/O thread only (after Start)
@@ -113,6 +118,18 @@ absl::Status DockerStdioChannel::Start(Callbacks callbacks) {
             }
             if (reason.ok() && state->demuxer.mid_frame()) {
               reason = absl::DataLossError("the container's attach stream ended mid-frame");
+            }
+            if (reason.ok()) {
+              // The stream ends at the exit, just before the wait answers; a lost engine ends
+              // both without an exit code.
+              StreamEnd& end = *state->stream_ended;
+              end.verdict.WaitForNotificationWithTimeout(kVerdictWait);
+              if (end.engine_lost) {
+                reason = absl::UnavailableError(absl::StrCat(
+                    "lost the Docker engine at ", end.engine,
+                    " while the container ran (dockerd stopped or crashed): its output may be "
+                    "incomplete"));
+              }
             }
             state->stream_ended->Mark();
             if (state->user.on_closed) {

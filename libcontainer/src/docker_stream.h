@@ -31,6 +31,20 @@ struct StreamEnd {
   absl::Notification done;
   // Called once, by Mark (wakes the monitor).
   std::function<void()> on_mark;
+  // "unix:///var/run/docker.sock": for the error when the engine is lost.
+  std::string engine;
+  // Notified by the monitor once it knows how the container ended: with its exit code, or
+  // with the engine gone (`engine_lost`). A stream that ends cleanly waits (bounded) for it,
+  // so that a reader can tell a lost engine from a server that closed its output.
+  absl::Notification verdict;
+  std::atomic<bool> engine_lost{false};
+
+  void SetVerdict(bool lost) {
+    if (!verdict.HasBeenNotified()) {
+      engine_lost = lost;
+      verdict.Notify();
+    }
+  }
 
   void Mark() {
     if (!marked.exchange(true)) {
