@@ -2,7 +2,8 @@
 # setup.sh — installs what building (and, with --tests, testing) mcpgw needs on Debian 12.
 #
 #   scripts/setup.sh           C++ toolchain and libraries (Debian packages only)
-#   scripts/setup.sh --tests   also Docker, Node.js + npm, and the pinned npm tree in tests/e2e
+#   scripts/setup.sh --tests   also Docker, podman (+ catatonit), docker-registry, Node.js + npm,
+#                              and the pinned npm tree in tests/e2e
 #
 # Idempotent and fast when everything is present: apt is only called (and `apt-get update`
 # only run) when a package is missing; `npm ci` only runs when tests/e2e/package.json or
@@ -20,7 +21,7 @@ with_tests=0
 for arg in "$@"; do
   case "$arg" in
     --tests) with_tests=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) die "unknown argument: $arg (use --tests or --help)" ;;
   esac
 done
@@ -55,6 +56,13 @@ if ((with_tests)); then
   fi
   # start-docker.sh pings the engine with curl.
   command -v curl >/dev/null || missing+=(curl)
+  # Podman (its Docker-compatible API, started by tests/docker/start-podman.sh) and catatonit,
+  # the init podman runs for HostConfig.Init (its default init_path is
+  # /usr/libexec/podman/catatonit, which Debian's catatonit package provides).
+  command -v podman >/dev/null || missing+=(podman)
+  [[ -x /usr/libexec/podman/catatonit ]] || installed catatonit || missing+=(catatonit)
+  # A local registry for the pull tests (tests/docker/start-registry.sh runs it).
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
   # The thread-safety analysis build (the `tsa` preset) needs clang.
   installed clang-14 || missing+=(clang-14)
   # Node.js and npm: Debian's packages, unless present already. (NodeSource's nodejs bundles

@@ -2,11 +2,11 @@
 # test.sh — the project's test command: sets up, builds and runs every test.
 #
 # Steps: install what is missing (scripts/setup.sh --tests), start a Docker engine if none
-# runs, build and test the `asan` preset (unit and e2e tests under ASan+UBSan), build the
-# `dev` preset (and compile each public header alone), build the libraries under clang's
-# thread-safety analysis (`tsa`), install the dev build into build/install and build + run
-# tests/install/consumer and examples/session-pair and examples/embed-tool against it
-# (find_package(mcpgw)), then run
+# runs, start a local image registry and podman's API service, build and test the `asan`
+# preset (unit and e2e tests under ASan+UBSan), build the `dev` preset (and compile each public
+# header alone), build the libraries under clang's thread-safety analysis (`tsa`), install the
+# dev build into build/install and build + run tests/install/consumer and
+# examples/session-pair and examples/embed-tool against it (find_package(mcpgw)), then run
 # every test of the dev build. ctest's summary is the last thing printed.
 #
 # Environment:
@@ -35,6 +35,13 @@ scripts/setup.sh --tests
 
 banner "Docker engine (scripts/start-docker.sh)"
 scripts/start-docker.sh
+
+# Started here, outside any test process (the tests call the same idempotent scripts to learn
+# the addresses): the image registry on 127.0.0.1 for the pull tests, and podman's
+# Docker-compatible API, against which the DockerEngine tests run a second time.
+banner "test services: local registry and podman's API (tests/docker/start-*.sh)"
+tests/docker/start-registry.sh
+tests/docker/start-podman.sh
 
 if [[ "${MCPGW_SKIP_ASAN:-0}" == 1 ]]; then
   banner "asan: skipped (MCPGW_SKIP_ASAN=1)"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -17,7 +18,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -213,18 +219,42 @@ struct Collector {
 
 class DockerEngineTest : public ::testing::Test {
  protected:
+  // With MCPGW_TEST_ENGINE=podman the same tests run against podman's Docker-compatible API
+  // (tests/docker/start-podman.sh), with the images built in dockerd and copied over.
+  static bool OnPodman() {
+    const char* engine = getenv("MCPGW_TEST_ENGINE");
+    return engine != nullptr && absl::string_view(engine) == "podman";
+  }
+
   static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<DockerEngine>> engine = DockerEngine::Create({});
+    const std::string scripts = std::string(MCPGW_SOURCE_DIR) + "/tests/docker/";
+    DockerOptions options;
+    if (OnPodman()) {
+      testing::ChildResult podman = testing::RunProgram({scripts + "start-podman.sh"});
+      if (podman.exit_code != 0 || podman.out.empty()) {
+        *why_ = absl::StrCat("podman's API service did not start: ", podman.err);
+        return;
+      }
+      options.host = std::string(absl::StripAsciiWhitespace(podman.out));
+      *engine_host_ = options.host;
+    }
+    absl::StatusOr<std::unique_ptr<DockerEngine>> engine = DockerEngine::Create(options);
     if (!engine.ok()) {
       *why_ = std::string(engine.status().message());
       return;
     }
     testing::ChildResult built =
-        testing::RunProgram({std::string(MCPGW_SOURCE_DIR) + "/tests/docker/build-test-images.sh",
-                             MCPGW_FIXTURE_SERVER});
+        testing::RunProgram({scripts + "build-test-images.sh", MCPGW_FIXTURE_SERVER});
     if (built.exit_code != 0) {
       *why_ = absl::StrCat("building the test images failed: ", built.err);
       return;
+    }
+    if (OnPodman()) {
+      testing::ChildResult loaded = testing::RunProgram({scripts + "load-into-podman.sh"});
+      if (loaded.exit_code != 0) {
+        *why_ = absl::StrCat("copying the test images into podman failed: ", loaded.err);
+        return;
+      }
     }
     engine_ = engine->release();
   }
@@ -259,7 +289,7 @@ class DockerEngineTest : public ::testing::Test {
     }
     EXPECT_TRUE(left.empty()) << left.size() << " container(s) left, first " << left[0].id;
     for (const InstanceInfo& c : left) {
-      testing::RunProgram({"docker", "rm", "-f", c.id});
+      engine_->Remove(c.id).IgnoreError();
     }
   }
 
@@ -276,11 +306,14 @@ class DockerEngineTest : public ::testing::Test {
 
   static DockerEngine* engine_;
   static std::string* why_;
+  // The engine under test when it is not dockerd ("unix:///run/mcpgw-podman/podman.sock").
+  static std::string* engine_host_;
   std::string case_label_;
 };
 
 DockerEngine* DockerEngineTest::engine_ = nullptr;
 std::string* DockerEngineTest::why_ = new std::string;
+std::string* DockerEngineTest::engine_host_ = new std::string;
 
 TEST_F(DockerEngineTest, NegotiatesTheApiVersion) {
   EXPECT_FALSE(engine_->engine_api_version().empty());
@@ -445,19 +478,55 @@ TEST_F(DockerEngineTest, IsolatesTheContainer) {
   spec.env["GREETING"] = "hello world";
   MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(spec));
   MCPGW_ASSERT_OK_AND_ASSIGN(std::string inspect, engine_->InspectJson(cat->id()));
-  EXPECT_THAT(inspect, HasSubstr(R"("NetworkMode":"none")"));
-  EXPECT_THAT(inspect, HasSubstr(R"("CapDrop":["ALL"])"));
-  EXPECT_THAT(inspect, HasSubstr(R"("SecurityOpt":["no-new-privileges"])"));
-  EXPECT_THAT(inspect, HasSubstr(R"("AutoRemove":true)"));
-  EXPECT_THAT(inspect, HasSubstr(R"("Init":true)"));
-  EXPECT_THAT(inspect, HasSubstr(R"("io.mcpgw.managed":"true")"));
-  EXPECT_THAT(inspect, HasSubstr(R"("io.mcpgw.extra":"a \"quoted\" value")"));
-  EXPECT_THAT(inspect, HasSubstr(R"("GREETING=hello world")"));
-  EXPECT_THAT(inspect, HasSubstr(R"("Running":true)"));
+  rapidjson::Document doc;
+  doc.Parse(inspect.c_str());
+  ASSERT_TRUE(doc.IsObject()) << inspect;
+  auto at = [&](const char* pointer) -> const rapidjson::Value& {
+    static const rapidjson::Value* null_value = new rapidjson::Value();
+    const rapidjson::Value* v = rapidjson::Pointer(pointer).Get(doc);
+    return v != nullptr ? *v : *null_value;
+  };
+  ASSERT_TRUE(at("/HostConfig/NetworkMode").IsString());
+  EXPECT_STREQ(at("/HostConfig/NetworkMode").GetString(), "none");
+  ASSERT_TRUE(at("/HostConfig/SecurityOpt").IsArray());
+  bool no_new_privileges = false;
+  for (const rapidjson::Value& o : at("/HostConfig/SecurityOpt").GetArray()) {
+    no_new_privileges = no_new_privileges || std::string(o.GetString()) == "no-new-privileges";
+  }
+  EXPECT_TRUE(no_new_privileges) << inspect;
+  // Docker reports CapDrop as ["ALL"], podman as the list of every capability: what the
+  // process really has is checked below.
+  ASSERT_TRUE(at("/HostConfig/CapDrop").IsArray());
+  EXPECT_FALSE(at("/HostConfig/CapDrop").Empty());
+  EXPECT_TRUE(at("/HostConfig/AutoRemove").GetBool());
+  EXPECT_TRUE(at("/HostConfig/Init").GetBool());
+  EXPECT_STREQ(at("/Config/Labels/io.mcpgw.managed").GetString(), "true");
+  EXPECT_STREQ(at("/Config/Labels/io.mcpgw.extra").GetString(), "a \"quoted\" value");
+  bool greeting = false;
+  for (const rapidjson::Value& e : at("/Config/Env").GetArray()) {
+    greeting = greeting || std::string(e.GetString()) == "GREETING=hello world";
+  }
+  EXPECT_TRUE(greeting) << inspect;
+  EXPECT_TRUE(at("/State/Running").GetBool());
   cat->Stop(absl::ZeroDuration());
   absl::StatusOr<ExitStatus> end = cat->WaitForExit(absl::Seconds(30));
   ASSERT_THAT(end.status(), IsOk());
   EXPECT_EQ(*end, ExitStatus::Killed(9));
+
+  // Inside: no capability at all, no-new-privileges set (the kernel's own account).
+  spec.args = {"/proc/self/status"};
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr status, engine_->Run(spec));
+  base::ByteChannelPtr stdio = status->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::string text = got.Out();
+  EXPECT_THAT(text, HasSubstr("CapEff:\t0000000000000000"));
+  EXPECT_THAT(text, HasSubstr("CapPrm:\t0000000000000000"));
+  EXPECT_THAT(text, HasSubstr("CapBnd:\t0000000000000000"));
+  EXPECT_THAT(text, HasSubstr("NoNewPrivs:\t1"));
+  ASSERT_THAT(status->WaitForExit(absl::Seconds(20)).status(), IsOk());
+  stdio->Close();
 }
 
 TEST_F(DockerEngineTest, StopEndsARunningContainerGracefully) {
@@ -560,7 +629,7 @@ TEST_F(DockerEngineTest, AppliesLimitsUserMountsAndAReadOnlyRoot) {
     std::ofstream(dir + "/hello.txt") << "hello from the host\n";
   }
   RunSpec spec = Spec(kCatImage);
-  spec.args = {"/data/hello.txt"};
+  spec.args = {"/data/hello.txt", "/proc/self/mounts"};
   spec.mounts = {{.type = Mount::Type::kBind, .source = dir, .target = "/data", .read_only = true},
                  {.type = Mount::Type::kTmpfs, .source = "", .target = "/scratch"}};
   spec.cpus = 0.5;
@@ -568,7 +637,9 @@ TEST_F(DockerEngineTest, AppliesLimitsUserMountsAndAReadOnlyRoot) {
   spec.pids_limit = 32;
   spec.read_only_rootfs = true;
   spec.user = "65534:65534";
-  spec.ulimits = {{.name = "nofile", .soft = 256, .hard = 512}};
+  // Both: podman, given any ulimit, sets the ones not given to values this machine refuses.
+  spec.ulimits = {{.name = "nofile", .soft = 256, .hard = 512},
+                  {.name = "nproc", .soft = 1000, .hard = 1000}};
   // cat reads the file and exits: the container is gone by the time we could inspect it, so
   // a second container (stdin open, kept running) shows the spec in the engine's inspect output.
   MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr reader, engine_->Run(spec));
@@ -576,7 +647,25 @@ TEST_F(DockerEngineTest, AppliesLimitsUserMountsAndAReadOnlyRoot) {
   Collector got;
   ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
   ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  EXPECT_EQ(got.Out(), "hello from the host\n");  // read as user 65534 through the bind mount
+  // Read as user 65534 through the bind mount; then the mount table, as the kernel has it.
+  std::string out = got.Out();
+  EXPECT_THAT(out, ::testing::StartsWith("hello from the host\n"));
+  bool bind_ro = false;
+  bool tmpfs = false;
+  bool root_ro = false;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    if (f.size() < 4) {
+      continue;
+    }
+    bool ro = absl::StartsWith(f[3], "ro,") || f[3] == "ro";
+    bind_ro = bind_ro || (f[1] == "/data" && ro);
+    tmpfs = tmpfs || (f[1] == "/scratch" && f[2] == "tmpfs");
+    root_ro = root_ro || (f[1] == "/" && ro);
+  }
+  EXPECT_TRUE(bind_ro) << "the bind mount is missing or writable:\n" << out;
+  EXPECT_TRUE(tmpfs) << "the tmpfs mount is missing:\n" << out;
+  EXPECT_TRUE(root_ro) << "the root filesystem is writable:\n" << out;
   absl::StatusOr<ExitStatus> end = reader->WaitForExit(absl::Seconds(20));
   ASSERT_THAT(end.status(), IsOk());
   EXPECT_EQ(*end, ExitStatus::Exited(0)) << reader->StderrTail(5);
@@ -592,20 +681,13 @@ TEST_F(DockerEngineTest, AppliesLimitsUserMountsAndAReadOnlyRoot) {
   EXPECT_EQ(At(doc, "/HostConfig/PidsLimit").GetInt64(), 32);
   EXPECT_TRUE(At(doc, "/HostConfig/ReadonlyRootfs").GetBool());
   EXPECT_STREQ(At(doc, "/Config/User").GetString(), "65534:65534");
-  EXPECT_STREQ(At(doc, "/HostConfig/Ulimits/0/Name").GetString(), "nofile");
+  // Docker reports "nofile", podman "RLIMIT_NOFILE".
+  std::string ulimit_name =
+      absl::AsciiStrToLower(At(doc, "/HostConfig/Ulimits/0/Name").GetString());
+  EXPECT_EQ(absl::StripPrefix(ulimit_name, "rlimit_"), "nofile");
   EXPECT_EQ(At(doc, "/HostConfig/Ulimits/0/Soft").GetInt64(), 256);
   EXPECT_EQ(At(doc, "/HostConfig/Ulimits/0/Hard").GetInt64(), 512);
   EXPECT_STREQ(At(doc, "/HostConfig/NetworkMode").GetString(), "none");
-  bool bind_ro = false;
-  bool tmpfs = false;
-  for (const rapidjson::Value& m : At(doc, "/Mounts").GetArray()) {
-    std::string type = m["Type"].GetString();
-    std::string dest = m["Destination"].GetString();
-    bind_ro = bind_ro || (type == "bind" && dest == "/data" && !m["RW"].GetBool());
-    tmpfs = tmpfs || (type == "tmpfs" && dest == "/scratch");
-  }
-  EXPECT_TRUE(bind_ro) << "the bind mount is missing or writable";
-  EXPECT_TRUE(tmpfs) << "the tmpfs mount is missing";
   cat->Stop(absl::ZeroDuration());
   ASSERT_THAT(cat->WaitForExit(absl::Seconds(30)).status(), IsOk());
   std::remove((dir + "/hello.txt").c_str());
@@ -627,8 +709,11 @@ TEST_F(DockerEngineTest, PrepareReportsAPresentImage) {
   MCPGW_ASSERT_OK_AND_ASSIGN(Prepared prepared, engine_->Prepare(Spec(kCatImage)));
   EXPECT_FALSE(prepared.pulled);
   EXPECT_THAT(prepared.image_id, ::testing::StartsWith("sha256:"));
-  // Built locally, never pushed: the local id is the content address.
-  EXPECT_EQ(prepared.digest, prepared.image_id);
+  // Built locally and never pushed, Docker has no repository digest: the local id is the
+  // content address. Podman gives every local image a repository digest.
+  if (prepared.digest != prepared.image_id) {
+    EXPECT_THAT(prepared.digest, HasSubstr("mcpgw-test/cat@sha256:"));
+  }
 }
 
 TEST_F(DockerEngineTest, PrepareSaysWhenAnImageCannotBePulled) {
@@ -640,6 +725,134 @@ TEST_F(DockerEngineTest, PrepareSaysWhenAnImageCannotBePulled) {
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("pulling image 127.0.0.1:9/")));
   EXPECT_THAT(engine_->Prepare(Spec("bad image")),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Pulls from a real registry: Debian's docker-registry on the loopback, started by
+// tests/docker/start-registry.sh. The test pushes the cat image there with the docker CLI,
+// removes it locally, and pulls it back through DockerEngine, by tag and by digest.
+class DockerPullTest : public DockerEngineTest {
+ protected:
+  void SetUp() override {
+    DockerEngineTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
+    }
+    testing::ChildResult started = testing::RunProgram(
+        {std::string(MCPGW_SOURCE_DIR) + "/tests/docker/start-registry.sh"});
+    MCPGW_REQUIRE_OR_SKIP(started.exit_code == 0 && !started.out.empty(), "MCPGW_REQUIRE_DOCKER",
+                          "no local registry: " + started.err);
+    registry_ = std::string(absl::StripAsciiWhitespace(started.out));
+    repo_ = absl::StrCat(registry_, "/mcpgw-test/pull-", absl::ToUnixNanos(absl::Now()));
+    // An image with a layer of its own (1 MiB of random bytes) on top of the cat image, so the
+    // pull downloads something (layers present locally are only reported "Already exists").
+    std::string dir = absl::StrCat(::testing::TempDir(), "/mcpgw-pull-", case_label_);
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    {
+      std::ifstream random("/dev/urandom", std::ios::binary);
+      std::string bytes(size_t{1} << 20, '\0');
+      random.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      std::ofstream(dir + "/payload.bin", std::ios::binary) << bytes;
+      std::ofstream(dir + "/Dockerfile")
+          << "FROM " << kCatImage << "\nCOPY payload.bin /payload.bin\n";
+    }
+    int built = Docker({"build", "-q", "-t", repo_ + ":v1", dir});
+    std::filesystem::remove_all(dir);
+    ASSERT_EQ(built, 0);
+    ASSERT_EQ(Docker({"push", repo_ + ":v1"}), 0);
+    ASSERT_EQ(Docker({"rmi", repo_ + ":v1"}), 0);
+  }
+
+  void TearDown() override {
+    DockerEngineTest::TearDown();  // first: the containers of the pulled image are gone
+    if (!repo_.empty()) {
+      // Whatever is left of the pulled references in the engine under test (the cat image
+      // itself stays).
+      RemoveFromEngineUnderTest(repo_ + ":v1");
+      if (!digest_.empty()) {
+        RemoveFromEngineUnderTest(digest_);
+      }
+    }
+  }
+
+  // RemoveFromEngineUnderTest removes an image from the engine the tests run against (with the
+  // docker CLI, which speaks to podman's API as well); returns the CLI's exit code.
+  static int RemoveFromEngineUnderTest(const std::string& image) {
+    std::vector<std::string> env;
+    if (!engine_host_->empty()) {
+      env.push_back("DOCKER_HOST=" + *engine_host_);
+    }
+    return testing::RunProgram({"docker", "rmi", image}, "", env).exit_code;
+  }
+
+  // Docker runs the docker CLI against dockerd (which builds and pushes the test image).
+  static int Docker(std::vector<std::string> args) {
+    args.insert(args.begin(), "docker");
+    testing::ChildResult r = testing::RunProgram(args);
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << absl::StrJoin(args, " ") << ": " << r.err;
+    }
+    return r.exit_code;
+  }
+
+  std::string registry_;
+  std::string repo_;
+  std::string digest_;
+};
+
+TEST_F(DockerPullTest, PullsByTagAndByDigestWithProgress) {
+  ASSERT_THAT(engine_->InspectImageJson(repo_ + ":v1"), StatusIs(absl::StatusCode::kNotFound));
+  std::vector<PullProgress> events;
+  MCPGW_ASSERT_OK_AND_ASSIGN(
+      Prepared by_tag, engine_->Prepare(Spec(repo_ + ":v1"),
+                                        [&](const PullProgress& p) { events.push_back(p); }));
+  EXPECT_TRUE(by_tag.pulled);
+  EXPECT_THAT(by_tag.digest, ::testing::StartsWith(repo_ + "@sha256:"));
+  ASSERT_FALSE(events.empty());
+  bool layer_done = false;
+  for (const PullProgress& p : events) {
+    layer_done = layer_done || (!p.layer.empty() && (p.status == "Pull complete" ||
+                                                     p.status == "Download complete"));
+    EXPECT_LE(p.downloaded, p.to_download) << p.status;
+  }
+  EXPECT_TRUE(layer_done) << "no layer reported its download complete";
+  if (!OnPodman()) {  // podman sends no byte counts
+    EXPECT_GT(events.back().to_download, 0);
+  }
+  EXPECT_EQ(events.back().downloaded, events.back().to_download);
+  // Present now: nothing to pull, same digest.
+  MCPGW_ASSERT_OK_AND_ASSIGN(Prepared again, engine_->Prepare(Spec(repo_ + ":v1")));
+  EXPECT_FALSE(again.pulled);
+  EXPECT_EQ(again.digest, by_tag.digest);
+
+  // By digest, after removing it again.
+  digest_ = by_tag.digest;
+  ASSERT_EQ(RemoveFromEngineUnderTest(repo_ + ":v1"), 0);
+  int digest_events = 0;
+  MCPGW_ASSERT_OK_AND_ASSIGN(
+      Prepared by_digest,
+      engine_->Prepare(Spec(digest_), [&](const PullProgress&) { ++digest_events; }));
+  EXPECT_TRUE(by_digest.pulled);
+  EXPECT_EQ(by_digest.digest, digest_);
+  EXPECT_EQ(by_digest.image_id, by_tag.image_id);
+  EXPECT_GT(digest_events, 0);
+
+  // What was pulled runs.
+  MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(Spec(digest_)));
+  base::ByteChannelPtr stdio = cat->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  ASSERT_THAT(stdio->Write({"pulled\n"}), IsOk());
+  stdio->CloseWrite();
+  ASSERT_TRUE(got.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(got.Out(), "pulled\n");
+  ASSERT_THAT(cat->WaitForExit(absl::Seconds(20)).status(), IsOk());
+  stdio->Close();
+}
+
+TEST_F(DockerPullTest, ATagTheRegistryDoesNotHaveIsNotFound) {
+  absl::StatusOr<Prepared> missing = engine_->Prepare(Spec(repo_ + ":no-such-tag"));
+  EXPECT_THAT(missing.status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("check the image name and tag")));
 }
 
 }  // namespace

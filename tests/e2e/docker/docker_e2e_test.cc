@@ -1,5 +1,7 @@
-// End to end: libmcp's Client connects to mcp-fixture-server running in a FROM-scratch container
-// started by DockerEngine (attach stream → line transport), lists its tools and calls one.
+// End to end: libmcp's Client connects to an MCP server running in a container started by
+// DockerEngine (attach stream → line transport), lists its tools and calls one. Two servers:
+// mcp-fixture-server (C++, FROM scratch) and @modelcontextprotocol/server-everything (Node.js
+// from the pinned npm kit), both built locally by tests/docker/build-test-images.sh.
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,7 +27,9 @@ using ::mcpgw::testing::IsOk;
 using ::testing::Contains;
 using ::testing::Field;
 
-TEST(DockerE2e, ClientSpeaksMcpToTheFixtureInAContainer) {
+class DockerE2e : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DockerE2e, ClientSpeaksMcpToTheServerInAContainer) {
   absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
       container::DockerEngine::Create({});
   MCPGW_REQUIRE_OR_SKIP(engine.ok(), "MCPGW_REQUIRE_DOCKER",
@@ -35,7 +39,7 @@ TEST(DockerE2e, ClientSpeaksMcpToTheFixtureInAContainer) {
   ASSERT_EQ(built.exit_code, 0) << built.err;
 
   container::RunSpec spec;
-  spec.image = "mcpgw-test/fixture:latest";
+  spec.image = GetParam();
   spec.labels = {{"io.mcpgw.test-suite", "docker_e2e_test"},
                  {"io.mcpgw.test-case", absl::StrCat(absl::ToUnixNanos(absl::Now()))}};
   MCPGW_ASSERT_OK_AND_ASSIGN(container::InstancePtr server, (*engine)->Run(spec));
@@ -63,6 +67,8 @@ TEST(DockerE2e, ClientSpeaksMcpToTheFixtureInAContainer) {
   client->Close();  // closes stdin: the fixture exits
   absl::StatusOr<container::ExitStatus> end = server->WaitForExit(absl::Seconds(30));
   ASSERT_THAT(end.status(), IsOk());
+  // A server that ends at end of input, or one that the Docker init stops with SIGTERM/EPIPE,
+  // is fine; one that crashes is not.
   EXPECT_TRUE(end->success()) << end->ToString() << "\n" << server->StderrTail(20);
 
   // AutoRemove: nothing with this test's labels stays behind.
@@ -76,6 +82,14 @@ TEST(DockerE2e, ClientSpeaksMcpToTheFixtureInAContainer) {
   } while (!left.empty() && absl::Now() < deadline);
   EXPECT_TRUE(left.empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Images, DockerE2e,
+                         ::testing::Values("mcpgw-test/fixture:latest",
+                                           "mcpgw-test/everything:latest"),
+                         [](const ::testing::TestParamInfo<const char*>& param) {
+                           return param.index == 0 ? std::string("Fixture")
+                                                  : std::string("Everything");
+                         });
 
 }  // namespace
 }  // namespace mcpgw

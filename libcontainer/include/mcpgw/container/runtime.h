@@ -137,7 +137,9 @@ struct RunSpec {
   // The user the program runs as: "uid", "uid:gid" or a name from the image; empty = the
   // image's user.
   std::string user;
-  // Resource limits (setrlimit) inside the container; unset ones keep the engine's defaults.
+  // Resource limits (setrlimit) inside the container; unset ones keep the engine's defaults
+  // (podman: once any is given, give `nofile` and `nproc` too — it sets the others to values
+  // a machine's hard limits may refuse).
   std::vector<Ulimit> ulimits;
 };
 
