@@ -264,11 +264,24 @@ struct EngineConfig {
   std::string prefix;  // "/v1.41"
   std::string api_version;
   std::string engine_api_version;
+  std::string engine_version;
 
   absl::StatusOr<HttpResult> Call(absl::string_view method, absl::string_view path,
                                   absl::string_view body = "") const {
     return HttpRequest(endpoint, method, absl::StrCat(prefix, path), body, options.request_timeout,
                        options.max_response_bytes);
+  }
+
+  // GetJson GETs `path` and returns the body of a 200; errors name `what`.
+  absl::StatusOr<std::string> GetJson(absl::string_view path, absl::string_view what) const {
+    absl::StatusOr<HttpResult> r = Call("GET", path);
+    if (!r.ok()) {
+      return r.status();
+    }
+    if (r->status != 200) {
+      return EngineError(what, *r);
+    }
+    return std::move(r->body);
   }
 };
 
@@ -849,6 +862,7 @@ absl::StatusOr<std::unique_ptr<DockerEngine>> DockerEngine::Create(DockerOptions
         json.status().message(), "): does DOCKER_HOST point at a Docker engine?"));
   }
   config->engine_api_version = internal::StringOf(*json, "ApiVersion");
+  config->engine_version = internal::StringOf(*json, "Version");
   auto engine = internal::ParseApiVersion(config->engine_api_version);
   auto max = internal::ParseApiVersion(kMaxApiVersion);
   auto min = internal::ParseApiVersion(kMinApiVersion);
@@ -901,6 +915,10 @@ DockerEngine::~DockerEngine() {
 }
 
 const std::string& DockerEngine::api_version() const { return core_->config->api_version; }
+
+const std::string& DockerEngine::engine_version() const {
+  return core_->config->engine_version;
+}
 
 const std::string& DockerEngine::engine_api_version() const {
   return core_->config->engine_api_version;
@@ -1279,15 +1297,14 @@ absl::Status DockerEngine::Remove(absl::string_view id) {
 }
 
 absl::StatusOr<std::string> DockerEngine::InspectJson(absl::string_view id) {
-  absl::StatusOr<HttpResult> r =
-      core_->config->Call("GET", absl::StrCat("/containers/", internal::UrlEscape(id), "/json"));
-  if (!r.ok()) {
-    return r.status();
-  }
-  if (r->status != 200) {
-    return internal::EngineError(absl::StrCat("inspecting container ", id), *r);
-  }
-  return std::move(r->body);
+  return core_->config->GetJson(absl::StrCat("/containers/", internal::UrlEscape(id), "/json"),
+                                absl::StrCat("inspecting container ", id));
+}
+
+absl::StatusOr<std::string> DockerEngine::StatsJson(absl::string_view id) {
+  return core_->config->GetJson(
+      absl::StrCat("/containers/", internal::UrlEscape(id), "/stats?stream=false"),
+      absl::StrCat("reading the resource use of container ", id));
 }
 
 }  // namespace mcpgw::container

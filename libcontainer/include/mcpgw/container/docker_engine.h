@@ -127,6 +127,13 @@ class DockerEngine final : public Runtime {
   // (`GET /containers/{id}/json`); NotFound when it does not exist (any more).
   absl::StatusOr<std::string> InspectJson(absl::string_view id);
 
+  // StatsJson returns one sample of a running container's resource use
+  // (`GET /containers/{id}/stats?stream=false`: memory_stats, cpu_stats, ...); NotFound when
+  // it does not exist.
+  absl::StatusOr<std::string> StatsJson(absl::string_view id);
+
+  // engine_version is the engine's own version, e.g. "20.10.24" (podman: "4.3.1").
+  const std::string& engine_version() const;
   // api_version is the negotiated Engine API version, e.g. "1.41".
   const std::string& api_version() const;
   // engine_api_version is the newest version the engine offered.
