@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "mcpgw/base/fmt.h"
 #include "mcpgw/mcp/json_schema.h"
+#include "mcpgw/mcp/uri_template.h"
 
 namespace mcpgw::mcp {
 
@@ -29,17 +30,9 @@ struct CallState {
   ProtocolVersion version;
 };
 
-// A URI template split into literal text and variables ({name} or {+name}).
-struct TemplatePart {
-  std::string text;  // literal, or the variable name
-  bool variable = false;
-  bool reserved = false;  // {+name}: may match '/'
-};
-
 }  // namespace server_internal
 
 using server_internal::CallState;
-using server_internal::TemplatePart;
 
 struct Server::ToolEntry {
   Tool tool;
@@ -57,7 +50,7 @@ struct Server::ResourceEntry {
 struct Server::TemplateEntry {
   ResourceTemplate resource_template;
   Json json;
-  std::vector<TemplatePart> parts;
+  UriTemplate parsed;
   ResourceHandler handler;
 };
 
@@ -189,64 +182,6 @@ Json ListPage(const std::vector<std::shared_ptr<const Entry>>& entries, size_t o
     result.Set("nextCursor", absl::StrCat("o", end));
   }
   return result;
-}
-
-// Matches `uri` against a parsed template; fills `vars`.
-bool MatchTemplate(const std::vector<TemplatePart>& parts, size_t index,
-                   absl::string_view uri, std::map<std::string, std::string>& vars) {
-  if (index == parts.size()) {
-    return uri.empty();
-  }
-  const auto& part = parts[index];
-  if (!part.variable) {
-    if (!absl::StartsWith(uri, part.text)) {
-      return false;
-    }
-    return MatchTemplate(parts, index + 1, uri.substr(part.text.size()), vars);
-  }
-  // A variable: try the longest match first, down to one character.
-  size_t limit = uri.size();
-  if (!part.reserved) {
-    size_t slash = uri.find('/');
-    limit = slash == absl::string_view::npos ? uri.size() : slash;
-  }
-  for (size_t n = limit; n >= 1; --n) {
-    vars[part.text] = std::string(uri.substr(0, n));
-    if (MatchTemplate(parts, index + 1, uri.substr(n), vars)) {
-      return true;
-    }
-  }
-  vars.erase(part.text);
-  return false;
-}
-
-absl::StatusOr<std::vector<TemplatePart>> ParseTemplate(absl::string_view t) {
-  std::vector<TemplatePart> parts;
-  size_t pos = 0;
-  while (pos < t.size()) {
-    size_t open = t.find('{', pos);
-    if (open == absl::string_view::npos) {
-      parts.push_back({std::string(t.substr(pos)), false, false});
-      break;
-    }
-    if (open > pos) {
-      parts.push_back({std::string(t.substr(pos, open - pos)), false, false});
-    }
-    size_t close = t.find('}', open);
-    if (close == absl::string_view::npos || close == open + 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("URI template '", t, "' has an unclosed or empty '{' at ", open));
-    }
-    absl::string_view name = t.substr(open + 1, close - open - 1);
-    bool reserved = absl::ConsumePrefix(&name, "+");
-    if (name.empty() || name.find_first_of("{,") != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "URI template '", t, "': only {name} and {+name} expressions are supported"));
-    }
-    parts.push_back({std::string(name), true, reserved});
-    pos = close + 1;
-  }
-  return parts;
 }
 
 // A reply that answers the request with the result, or with the error its status maps to.
@@ -503,15 +438,14 @@ absl::Status Server::AddResource(Resource resource, ResourceHandler handler) {
 
 absl::Status Server::AddResourceTemplate(ResourceTemplate resource_template,
                                          ResourceHandler handler) {
-  absl::StatusOr<std::vector<TemplatePart>> parts =
-      ParseTemplate(resource_template.uri_template);
-  if (!parts.ok()) {
-    return parts.status();
+  absl::StatusOr<UriTemplate> parsed = UriTemplate::Parse(resource_template.uri_template);
+  if (!parsed.ok()) {
+    return parsed.status();
   }
   auto entry = std::make_shared<TemplateEntry>();
   entry->json = ToJson(resource_template);
   entry->resource_template = std::move(resource_template);
-  entry->parts = *std::move(parts);
+  entry->parsed = *std::move(parsed);
   entry->handler = std::move(handler);
   {
     absl::MutexLock lock(&mu_);
@@ -1001,7 +935,7 @@ void ServerSession::ReadResource(IncomingRequest request) {
     if (resource == nullptr) {
       for (const auto& t : server->templates_) {
         vars.clear();
-        if (MatchTemplate(t->parts, 0, params->uri, vars)) {
+        if (t->parsed.Match(params->uri, &vars)) {
           matched = t;
           break;
         }
