@@ -2,12 +2,19 @@
 
 #include <cxxopts.hpp>
 #include <fmt/format.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <exception>
+#include <iostream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "mcpgw/base/logging.h"
+#include "mcpgw/gateway/secret_store.h"
 #include "mcpgw/gateway/self_check.h"
 #include "mcpgw/mcp/protocol_version.h"
 
@@ -21,6 +28,8 @@ constexpr const char* kUsage = R"(mcpgw — one MCP endpoint in front of many MC
 Usage: mcpgw <command> [options]
 
 Commands:
+  secret      manage the secrets servers receive: `secret set NAME` (value on stdin),
+              `secret ls`, `secret rm NAME`
   selftest    check the protocol core: an MCP client and server session talk over the stdio
               transport through pipes in this process (negotiation for every protocol
               revision, then timed pings)
@@ -81,9 +90,214 @@ int SelfTest(int argc, const char* const* argv, std::ostream& out, std::ostream&
   return 0;
 }
 
+constexpr const char* kSecretUsage = R"(Usage: mcpgw secret <command>
+
+Commands:
+  set NAME    store secret NAME in the secret file; the value is read from stdin (one
+              trailing newline is stripped), never from the command line, where `ps` and
+              shell history would keep it. On a terminal the input is not echoed.
+  ls          list the secrets' names and where each comes from (never their values)
+  rm NAME     remove secret NAME from the secret file
+
+Secrets are looked up in order: environment variables MCPGW_SECRET_<NAME>, then
+$MCPGW_SECRETS_DIR and /run/secrets (one file per secret), then the file
+$XDG_CONFIG_HOME/mcpgw/secrets.yaml (mode 0600). See docs/secrets.md.
+
+Examples:
+  printf %s "$GITHUB_TOKEN" | mcpgw secret set github.token
+  mcpgw secret set github.token < token.txt
+  mcpgw secret ls
+  mcpgw secret rm github.token
+)";
+
+// The terminal settings to put back if Ctrl-C (or a kill) ends `secret set` while echo is off;
+// otherwise the user's shell would be left not echoing.
+termios saved_termios;
+
+extern "C" void RestoreTerminalAndDie(int sig) {
+  tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);  // async-signal-safe
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// Reads the value for `secret set`. From a terminal: one line, not echoed. Otherwise all of
+// stdin, bounded so that a wrong file piped in is refused rather than read whole.
+absl::StatusOr<std::string> ReadSecretInput(std::istream& in, std::ostream& err,
+                                            absl::string_view name) {
+  if (&in == &std::cin && isatty(STDIN_FILENO) == 1) {
+    err << "Value for secret \"" << name << "\" (input hidden, end with Enter): " << std::flush;
+    bool restore = tcgetattr(STDIN_FILENO, &saved_termios) == 0;
+    if (restore) {
+      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+        signal(sig, RestoreTerminalAndDie);
+      }
+      termios quiet = saved_termios;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      // TCSANOW, not TCSAFLUSH: a value pasted before the prompt appeared is kept.
+      tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::string line;
+    std::getline(in, line);
+    if (restore) {
+      tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+        signal(sig, SIG_DFL);
+      }
+    }
+    err << "\n";
+    return line;
+  }
+  std::string input;
+  // Room for the largest value plus the "\r\n" a file may end with, and one byte to notice more.
+  const size_t limit = gateway::kMaxSecretValueBytes + 3;
+  char buf[8192];
+  while (input.size() < limit && in.read(buf, sizeof(buf)).gcount() > 0) {
+    input.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) {
+    return absl::UnavailableError("cannot read the value from stdin");
+  }
+  if (input.size() > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the value on stdin is longer than the limit of ",
+                     gateway::kMaxSecretValueBytes, " bytes"));
+  }
+  return input;
+}
+
+// The `secret` commands parse their few arguments by hand rather than with cxxopts: its errors
+// quote the offending argument, and an argument here may be a secret value typed by mistake.
+// Nothing taken from the command line other than a valid NAME is ever printed.
+int Secret(int argc, const char* const* argv, std::istream& in, std::ostream& out,
+           std::ostream& err) {
+  if (argc < 2) {
+    err << kSecretUsage;
+    return 2;
+  }
+  std::string sub = argv[1];
+  if (sub == "-h" || sub == "--help" || sub == "help") {
+    out << kSecretUsage;
+    return 0;
+  }
+  if (sub != "set" && sub != "ls" && sub != "rm") {
+    err << "mcpgw secret: unknown command; use set, ls or rm (see `mcpgw secret --help`)\n";
+    return 2;
+  }
+  const std::string prefix = "mcpgw secret " + sub + ": ";
+  std::vector<std::string> positional;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      out << kSecretUsage;
+      return 0;
+    }
+    if (arg.size() > 1 && arg[0] == '-') {
+      // Only the option's name: `--value=...` must not echo what follows '='.
+      err << prefix << "unknown option " << arg.substr(0, arg.find('='))
+          << " (see `mcpgw secret --help`)\n";
+      return 2;
+    }
+    positional.push_back(std::move(arg));
+  }
+  const size_t wanted = sub == "ls" ? 0 : 1;
+  if (positional.size() != wanted) {
+    if (sub == "set" && positional.size() > 1) {
+      err << prefix
+          << "takes only the secret's NAME: the value is read from stdin, never from the "
+             "command line, where `ps` and shell history would keep it "
+             "(e.g. `printf %s \"$TOKEN\" | mcpgw secret set NAME`)\n";
+    } else if (sub == "ls") {
+      err << prefix << "takes no arguments (see `mcpgw secret --help`)\n";
+    } else {
+      err << prefix << "needs exactly one NAME (see `mcpgw secret --help`)\n";
+    }
+    return 2;
+  }
+  if (wanted == 1) {
+    if (absl::Status valid = gateway::ValidateSecretName(positional[0]); !valid.ok()) {
+      err << prefix << valid.message() << "\n";
+      return 2;
+    }
+  }
+
+  absl::StatusOr<gateway::SecretStore> store = gateway::SecretStore::Default();
+  if (!store.ok()) {
+    err << prefix << store.status().message() << "\n";
+    return 1;
+  }
+
+  if (sub == "set") {
+    const std::string& name = positional[0];
+    absl::StatusOr<std::string> input = ReadSecretInput(in, err, name);
+    absl::StatusOr<std::string> value =
+        input.ok() ? gateway::SecretValueFromInput(*std::move(input)) : input.status();
+    if (!value.ok()) {
+      err << prefix << value.status().message() << "\n";
+      return 1;
+    }
+    absl::StatusOr<gateway::SecretSetResult> set = store->Set(name, *value);
+    if (!set.ok()) {
+      err << prefix << set.status().message() << "\n";
+      return 1;
+    }
+    out << "saved secret \"" << name << "\" in " << set->written_to << "\n";
+    if (set->shadowed_by.has_value()) {
+      err << "note: " << *set->shadowed_by << " is set and takes precedence over the saved value\n";
+    }
+    return 0;
+  }
+
+  if (sub == "rm") {
+    const std::string& name = positional[0];
+    absl::StatusOr<gateway::SecretRemoveResult> removed = store->Remove(name);
+    if (!removed.ok()) {
+      err << prefix << removed.status().message() << "\n";
+      return 1;
+    }
+    for (const std::string& from : removed->removed_from) {
+      out << "removed secret \"" << name << "\" from " << from << "\n";
+    }
+    if (removed->still_served_by.has_value()) {
+      err << "note: " << *removed->still_served_by << " still provides \"" << name << "\"\n";
+    }
+    return 0;
+  }
+
+  absl::StatusOr<std::vector<gateway::SecretListing>> list = store->List();
+  if (!list.ok()) {
+    err << prefix << list.status().message() << "\n";
+    return 1;
+  }
+  if (list->empty()) {
+    err << "no secrets yet; store one with `mcpgw secret set NAME` (value on stdin)\n";
+    return 0;
+  }
+  size_t width = 0;
+  for (const gateway::SecretListing& s : *list) {
+    width = std::max(width, s.name.size());
+  }
+  for (const gateway::SecretListing& s : *list) {
+    std::string line = fmt::format("{:<{}}  {}", s.name, width, s.source);
+    if (!s.overrides.empty()) {
+      line += " (overrides ";
+      for (size_t i = 0; i < s.overrides.size(); ++i) {
+        line += (i > 0 ? ", " : "") + s.overrides[i];
+      }
+      line += ")";
+    }
+    out << line << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  return RunCli(argc, argv, std::cin, out, err);
+}
+
+int RunCli(int argc, const char* const* argv, std::istream& in, std::ostream& out,
+           std::ostream& err) {
   if (argc < 2) {
     err << kUsage;
     return 2;
@@ -99,6 +313,9 @@ int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     }
     if (command == "selftest") {
       return SelfTest(argc - 1, argv + 1, out, err);
+    }
+    if (command == "secret") {
+      return Secret(argc - 1, argv + 1, in, out, err);
     }
   } catch (const cxxopts::exceptions::exception& e) {
     err << "mcpgw " << command << ": " << e.what() << " (see `mcpgw " << command

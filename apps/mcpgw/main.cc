@@ -2,4 +2,6 @@
 
 #include "cli.h"
 
-int main(int argc, char** argv) { return mcpgw::cli::RunCli(argc, argv, std::cout, std::cerr); }
+int main(int argc, char** argv) {
+  return mcpgw::cli::RunCli(argc, argv, std::cin, std::cout, std::cerr);
+}

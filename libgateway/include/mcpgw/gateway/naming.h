@@ -22,7 +22,7 @@ inline constexpr absl::string_view kPrefixSeparator = "__";
 enum class NamingPolicy {
   kPrefixOnConflict,  // a server's own names unless two servers share one
   kAlwaysPrefix,      // always "<server>__<name>"
-  kNever,             // never prefix; a conflict is an error
+  kNever,             // never prefix; on a conflict the later item is hidden (with a warning)
 };
 
 absl::StatusOr<NamingPolicy> ParseNamingPolicy(absl::string_view s);
