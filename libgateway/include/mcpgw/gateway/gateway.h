@@ -1,0 +1,96 @@
+// File: gateway.h
+//
+// The gateway: one MCP endpoint in front of many servers. A downstream client connects (one
+// Gateway serves one client session: the stdio case) and sees the tools, prompts, resources
+// and resource templates of every server merged; its requests are routed to the server that
+// owns the name or URI, with ids, progress tokens and cancellation mapped both ways, and the
+// servers' notifications and requests (log messages, progress, list changes, sampling,
+// elicitation, roots) reach the client.
+//
+//   std::vector<GatewayServer> servers;
+//   servers.push_back({.config = {.name = "fixture", .spec = spec}, .runtime = processes});
+//   MCPGW_ASSIGN_OR_RETURN(auto gateway, Gateway::Create({}, std::move(servers)));
+//   MCPGW_RETURN_IF_ERROR(gateway->Serve(CreateLineTransport(stdio), [](absl::Status) { ... }));
+//
+// Upstreams are created when the client has initialized (their `initialize` declares the
+// client's own capabilities, so a server offers only what the client can do); long-lived
+// ones start then, on-demand ones at the first request that needs them. A listing starts
+// every server in parallel and waits at most `list_timeout`: a server that fails or is slow
+// is left out of that listing (and logged), never failing it. Lists are cached per server
+// and dropped when the server says its list changed (the client is told) or restarts.
+//
+// Naming (tools and prompts): with prefix-on-conflict (the default) a name two servers share
+// is exposed as "<server>__<name>" for both; always-prefix prefixes every name; never keeps
+// the first server's item and hides the later ones with a warning. Resources keep their URIs
+// (a URI two servers share goes to the first); URIs that no listing names are routed by the
+// servers' URI templates. A tool outside a server's allow-list is never listed, and calling
+// it by any name gives -32602 without reaching the server.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "mcpgw/container/runtime.h"
+#include "mcpgw/gateway/naming.h"
+#include "mcpgw/gateway/upstream.h"
+#include "mcpgw/mcp/transport.h"
+#include "mcpgw/mcp/types.h"
+
+namespace mcpgw::gateway {
+
+// One server behind the gateway.
+struct GatewayServer {
+  // `config.client` is filled in by the gateway from the downstream client's initialize.
+  UpstreamConfig config;
+  // Runs it (a ProcessRuntime or a DockerEngine); must outlive the Gateway.
+  container::Runtime* runtime = nullptr;
+  // Tools exposed; nullopt: all of them.
+  std::optional<std::vector<std::string>> allowed_tools;
+};
+
+struct GatewayOptions {
+  mcp::Implementation info = mcp::Implementation{.name = "mcpgw", .version = "0.1.0"};
+  std::optional<std::string> instructions;
+  NamingPolicy naming = NamingPolicy::kPrefixOnConflict;
+  // How long a listing waits for servers that are starting.
+  absl::Duration list_timeout = absl::Seconds(30);
+  // Passed to every upstream's session (executor, clock, timeouts).
+  mcp::SessionOptions upstream_session;
+  // The downstream session's options (name, executor, limits).
+  mcp::SessionOptions downstream_session;
+};
+
+// Thread-safe.
+class Gateway : public std::enable_shared_from_this<Gateway> {
+ public:
+  // Create checks the servers (names unique and valid, a runtime each). InvalidArgument
+  // naming the first problem.
+  static absl::StatusOr<std::shared_ptr<Gateway>> Create(GatewayOptions options,
+                                                         std::vector<GatewayServer> servers);
+  ~Gateway();
+
+  // Serve answers one downstream client on `transport` (started here) until it closes;
+  // `on_closed` is called once then, from a session thread. FailedPrecondition when already
+  // serving.
+  absl::Status Serve(mcp::TransportPtr transport,
+                     absl::AnyInvocable<void(absl::Status) &&> on_closed = nullptr);
+
+  // Shutdown stops every server and closes the client session. Does not block.
+  void Shutdown();
+
+  // The upstreams, once the client has initialized (empty before): for status and tests.
+  std::vector<std::shared_ptr<Upstream>> upstreams() const;
+
+ private:
+  struct Impl;
+  explicit Gateway(std::shared_ptr<Impl> impl);
+
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mcpgw::gateway
