@@ -13,7 +13,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "spdlog/spdlog.h"
 #include "mcpgw/base/logging.h"
+#include "mcpgw/gateway/run.h"
 #include "mcpgw/gateway/secret_store.h"
 #include "mcpgw/gateway/self_check.h"
 #include "mcpgw/mcp/protocol_version.h"
@@ -28,6 +32,8 @@ constexpr const char* kUsage = R"(mcpgw — one MCP endpoint in front of many MC
 Usage: mcpgw <command> [options]
 
 Commands:
+  run         serve the gateway on stdio: the servers of a profile (--profile FILE) and/or
+              ad-hoc local servers (--command NAME='CMD ARGS')
   secret      manage the secrets servers receive: `secret set NAME` (value on stdin),
               `secret ls`, `secret rm NAME`
   selftest    check the protocol core: an MCP client and server session talk over the stdio
@@ -35,7 +41,6 @@ Commands:
               revision, then timed pings)
   version     print the version and the MCP protocol revisions spoken
 
-`mcpgw run` (the gateway itself) is not built yet.
 Run `mcpgw <command> --help` for a command's options.
 )";
 
@@ -85,8 +90,7 @@ int SelfTest(int argc, const char* const* argv, std::ostream& out, std::ostream&
     out << fmt::format("  {} pings: round trip p50 {}, p99 {}, max {}\n", report->pings,
                        Micros(report->p50), Micros(report->p99), Micros(report->max));
   }
-  out << "Note: `mcpgw run`, the gateway itself, is not built yet; this checks the layers it "
-         "stands on.\n";
+  out << "The gateway itself: `mcpgw run --help`.\n";
   return 0;
 }
 
@@ -290,7 +294,89 @@ int Secret(int argc, const char* const* argv, std::istream& in, std::ostream& ou
   return 0;
 }
 
+// Notified by RequestStop (main's signal thread): `run` stops its servers and returns.
+absl::Notification& StopRequested() {
+  static auto* stop = new absl::Notification;
+  return *stop;
+}
+
+std::vector<std::string> SplitList(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const std::string& v : values) {
+    for (absl::string_view part : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+      out.emplace_back(part);
+    }
+  }
+  return out;
+}
+
+int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  cxxopts::Options options(
+      "mcpgw run",
+      "Serve one MCP endpoint on stdio in front of the servers of a profile and/or ad-hoc local "
+      "servers. Logs go to stderr.");
+  options.add_options()("profile", "a profile file (YAML; see docs/profile.md)",
+                        cxxopts::value<std::string>()->default_value(""))(
+      "command",
+      "an ad-hoc local server, NAME='CMD ARGS...' (split like a shell would; no shell runs); "
+      "repeatable",
+      cxxopts::value<std::vector<std::string>>())(
+      "env", "NAME=VALUE for the --command servers (VALUE may be {{secret.NAME}}); repeatable",
+      cxxopts::value<std::vector<std::string>>())(
+      "servers", "run only these servers of the profile (a,b)",
+      cxxopts::value<std::vector<std::string>>())(
+      "tools", "expose only these tools (server:tool,...; server:* for all of one)",
+      cxxopts::value<std::vector<std::string>>())(
+      "log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))(
+      "h,help", "show this help");
+  cxxopts::ParseResult args = options.parse(argc, argv);
+  if (args.count("help") > 0) {
+    out << options.help();
+    return 0;
+  }
+  if (!args.unmatched().empty()) {
+    err << "mcpgw run: unexpected argument '" << args.unmatched()[0]
+        << "' (see `mcpgw run --help`)\n";
+    return 2;
+  }
+  spdlog::level::level_enum level = spdlog::level::from_str(args["log-level"].as<std::string>());
+  if (level == spdlog::level::off && args["log-level"].as<std::string>() != "off") {
+    err << "mcpgw run: --log-level must be debug, info, warn or error\n";
+    return 2;
+  }
+  base::ConfigureLogging(level);
+  gateway::RunOptions run;
+  run.profile_path = args["profile"].as<std::string>();
+  auto list = [&](const char* name) {
+    return args.count(name) > 0 ? args[name].as<std::vector<std::string>>()
+                                : std::vector<std::string>{};
+  };
+  run.commands = list("command");
+  run.env = list("env");
+  run.servers = SplitList(list("servers"));
+  run.tools = SplitList(list("tools"));
+  absl::StatusOr<gateway::ResolvedProfile> plan = gateway::PlanRun(run);
+  if (!plan.ok()) {
+    err << "mcpgw run: " << plan.status().message() << "\n";
+    return 1;
+  }
+  absl::StatusOr<gateway::SecretStore> secrets = gateway::SecretStore::Default();
+  if (!secrets.ok()) {
+    err << "mcpgw run: " << secrets.status().message() << "\n";
+    return 1;
+  }
+  absl::Status served =
+      gateway::RunStdioGateway(*plan, *secrets, STDIN_FILENO, STDOUT_FILENO, &StopRequested());
+  if (!served.ok()) {
+    err << "mcpgw run: " << served.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
+
+void RequestStop() { StopRequested().Notify(); }
 
 int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   return RunCli(argc, argv, std::cin, out, err);
@@ -313,6 +399,9 @@ int RunCli(int argc, const char* const* argv, std::istream& in, std::ostream& ou
     }
     if (command == "selftest") {
       return SelfTest(argc - 1, argv + 1, out, err);
+    }
+    if (command == "run") {
+      return Run(argc - 1, argv + 1, out, err);
     }
     if (command == "secret") {
       return Secret(argc - 1, argv + 1, in, out, err);

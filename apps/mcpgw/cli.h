@@ -16,4 +16,8 @@ int RunCli(int argc, const char* const* argv, std::istream& in, std::ostream& ou
 // RunCli reading from std::cin.
 int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 
+// RequestStop asks a running `mcpgw run` to stop its servers and return (main calls it from
+// its signal thread on SIGINT/SIGTERM). Safe from any thread, once or more.
+void RequestStop();
+
 }  // namespace mcpgw::cli

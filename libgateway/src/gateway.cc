@@ -773,7 +773,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         }
       };
     };
-    s.SetRequestHandler(mcp::method::kInitialize, bind(&Impl::OnInitialize));
+    // Inline (it never blocks): a client that pipes its first requests right behind
+    // initialize gets them handled after it, in order.
+    s.SetRequestHandler(mcp::method::kInitialize, bind(&Impl::OnInitialize),
+                        mcp::HandlerMode::kInline);
     s.SetRequestHandler(
         mcp::method::kPing, [](IncomingRequest r) { r.Respond(Json::Object()); },
         mcp::HandlerMode::kInline);

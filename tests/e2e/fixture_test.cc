@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
@@ -107,6 +108,109 @@ std::vector<std::string> Strings(const JsonValue& root, absl::string_view path) 
   }
   return ::testing::AssertionFailure()
          << path << " is " << SerializeJson(*got) << ", expected " << expected;
+}
+
+// --- The same SDK client through `mcpgw run`: the gateway in front of the fixture must be
+// transparent (one server: no prefixes), except where it must differ (its own serverInfo, ids
+// remapped for the server, a crashed server answered with an error instead of a lost
+// connection).
+
+TEST(GatewaySdk, TheFixtureThroughMcpgwRunOverStdio) {
+  std::string modules = testing::E2eNodeModules();
+  MCPGW_REQUIRE_OR_SKIP(!modules.empty(), "MCPGW_REQUIRE_NPM",
+                        "the npm test kit is not installed (run scripts/setup.sh --tests)");
+  testing::ChildResult r = testing::RunProgram(
+      {modules + "/.bin/node", std::string(MCPGW_E2E_DIR) + "/sdk-fixture-client.mjs",
+       MCPGW_BINARY, "run", "--command",
+       absl::StrCat("fixture=", MCPGW_FIXTURE_SERVER, " --extra-tools 3")});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  absl::StatusOr<Json> summary = Json::Parse(r.out.substr(0, r.out.find('\n')));
+  ASSERT_TRUE(summary.ok()) << summary.status() << "\n" << r.out << r.err;
+  const JsonValue& s = summary->value();
+
+  EXPECT_EQ(S(s, "negotiated"), "2025-11-25");
+  EXPECT_EQ(S(s, "server.name"), "mcpgw");
+  EXPECT_TRUE(JsonAt(s, "capabilities.tools", R"({"listChanged":true})"));
+  EXPECT_TRUE(JsonAt(s, "capabilities.resources", R"({"subscribe":true,"listChanged":true})"));
+  EXPECT_TRUE(JsonAt(s, "ping", "{}"));
+  EXPECT_TRUE(JsonAt(s, "setLevel", "{}"));
+  EXPECT_EQ(Strings(s, "tools").size(), 21u) << J(s, "tools");
+  EXPECT_THAT(Strings(s, "tools"), ::testing::Contains("json_schema_2020_12_tool"));
+  EXPECT_TRUE(JsonAt(s, "echoOutputSchema.required", R"(["echo"])"));
+
+  EXPECT_TRUE(JsonAt(s, "calls.test_simple_text.texts",
+                     R"(["This is a simple text response for testing."])"));
+  EXPECT_TRUE(JsonAt(s, "calls.test_image_content.dataLengths", "[92]"));
+  EXPECT_TRUE(JsonAt(s, "calls.test_error_handling.isError", "true"));
+  // Log messages arrive tagged with the server's name.
+  EXPECT_TRUE(JsonAt(s, "logs", R"([
+    {"level":"info","logger":"fixture","data":"Tool execution started"},
+    {"level":"info","logger":"fixture","data":"Tool processing data"},
+    {"level":"info","logger":"fixture","data":"Tool execution completed"}])"));
+  EXPECT_TRUE(JsonAt(s, "progress", R"([{"progress":0,"total":100},{"progress":50,"total":100},
+                                        {"progress":100,"total":100}])"));
+  // Sampling and elicitation went from the server through the gateway to this client.
+  EXPECT_TRUE(
+      JsonAt(s, "serverRequests", R"({"sampling/createMessage":1,"elicitation/create":3})"));
+  EXPECT_TRUE(JsonAt(s, "calls.test_sampling.texts",
+                     R"(["LLM response: canned answer from the e2e client"])"));
+  EXPECT_EQ(
+      S(s, "calls.test_elicitation.texts.0"),
+      R"(User response: action=accept, content={"username":"e2e-user","email":"e2e@example.com"})");
+  EXPECT_TRUE(JsonAt(s, "calls.echo.structuredContent", R"({"echo":"hello fixture"})"));
+  EXPECT_TRUE(JsonAt(s, "large", R"({"length":1048576,"bytes":1048576,"patternOk":true})"));
+  EXPECT_TRUE(JsonAt(s, "slowProgress", R"([
+    {"progress":1,"total":4,"message":"step 1 of 4"},{"progress":2,"total":4,"message":"step 2 of 4"},
+    {"progress":3,"total":4,"message":"step 3 of 4"},{"progress":4,"total":4,"message":"step 4 of 4"}])"));
+  EXPECT_TRUE(JsonAt(s, "unknownTool.code", "-32602")) << J(s, "unknownTool");
+
+  // Cancellation crossed the gateway: the fixture recorded one cancelled request (under the
+  // gateway's id for it) and nothing still runs; the client got no answer.
+  EXPECT_EQ(Count(s, "cancel.cancelledSent"), 1u) << J(s, "cancel");
+  EXPECT_THAT(S(s, "calls.slow_cancelled.error"), HasSubstr("e2e cancels slow"));
+  EXPECT_EQ(Count(s, "calls.get_cancelled_requests.structuredContent.cancelled"), 1u)
+      << J(s, "calls.get_cancelled_requests");
+  EXPECT_TRUE(JsonAt(s, "calls.get_cancelled_requests.structuredContent.stillRunning", "[]"));
+
+  EXPECT_EQ(Count(s, "resources"), 3u) << J(s, "resources");
+  EXPECT_TRUE(JsonAt(s, "reads.test://static-binary.0.blobLength", "92"));
+  EXPECT_TRUE(JsonAt(s, "reads.test://template/123/data.0.uri", R"("test://template/123/data")"));
+  EXPECT_TRUE(JsonAt(s, "unknownResource.code", "-32002")) << J(s, "unknownResource");
+  EXPECT_TRUE(JsonAt(s, "subscribe", "{}"));
+  EXPECT_TRUE(JsonAt(s, "unsubscribe", "{}"));
+  EXPECT_EQ(Count(s, "prompts"), 4u);
+  EXPECT_EQ(S(s, "promptResults.test_prompt_with_arguments.0.text"),
+            "Prompt with arguments: arg1='hello', arg2='world'");
+  EXPECT_TRUE(JsonAt(s, "promptMissingArgument.code", "-32602")) << J(s, "promptMissingArgument");
+  EXPECT_TRUE(JsonAt(s, "completion.values", R"(["paris","park","party"])"));
+  EXPECT_TRUE(JsonAt(s, "templateCompletion.values", R"(["1","123"])"));
+
+  // The server crashed mid-call: the client gets an error at once and keeps its connection.
+  EXPECT_THAT(S(s, "crash.error"),
+              HasSubstr("upstream fixture closed the connection before answering 'tools/call'"));
+  EXPECT_TRUE(JsonAt(s, "crash.closed", "false"));
+  const JsonValue* crash_ms = At(s, "crash.ms");
+  ASSERT_NE(crash_ms, nullptr);
+  EXPECT_LT(crash_ms->GetDouble(), 1000);
+}
+
+TEST(GatewayRun, SigtermStopsTheGatewayAndEveryServer) {
+  // The servers start at the first need: a client initializes and lists (which starts the
+  // fixture), then keeps stdin open while `timeout` sends SIGTERM to mcpgw. Every process
+  // mcpgw started must be gone (this test binary is their subreaper: see no_process_left.h).
+  std::string init = R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                     R"("protocolVersion":"2025-11-25","capabilities":{},)"
+                     R"("clientInfo":{"name":"t","version":"1"}}})";
+  std::string script = absl::StrCat(
+      "(printf '%s\\n' '", init, "' '{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}';",
+      " sleep 3) | timeout -s TERM 1.5 ", MCPGW_BINARY, " run --command 'fx=",
+      MCPGW_FIXTURE_SERVER, "'");
+  auto start = absl::Now();
+  testing::ChildResult r = testing::RunProgram({"/bin/sh", "-c", script});
+  EXPECT_EQ(r.exit_code, 124) << r.err;  // timeout's code: it had to send the signal
+  EXPECT_THAT(r.err, HasSubstr("mcpgw: stopping (signal)"));
+  EXPECT_THAT(r.out, HasSubstr(R"("id":2,"result":{"tools":[)"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
 // --- Raw JSON lines.

@@ -1,0 +1,53 @@
+// File: run.h
+//
+// `mcpgw run` as library calls: decide what to run (a profile, narrowed by --servers and
+// --tools, plus ad-hoc --command servers), then serve one client on a pair of descriptors
+// (stdin/stdout) until it disconnects or the caller asks to stop. Everything started is stopped
+// before RunStdioGateway returns.
+//
+//   RunOptions options{.commands = {"fetch=uvx mcp-server-fetch"}};
+//   MCPGW_ASSIGN_OR_RETURN(ResolvedProfile plan, PlanRun(options));
+//   MCPGW_ASSIGN_OR_RETURN(SecretStore secrets, SecretStore::Default());
+//   absl::Notification stop;  // notified by a signal handler thread
+//   return RunStdioGateway(plan, secrets, STDIN_FILENO, STDOUT_FILENO, &stop);
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "mcpgw/gateway/profile.h"
+#include "mcpgw/gateway/secret_store.h"
+
+namespace mcpgw::gateway {
+
+struct RunOptions {
+  // A profile file; empty: none (then at least one command is needed).
+  std::string profile_path;
+  // "NAME=CMD ARGS..." ad-hoc local servers (split like a shell would, no shell runs).
+  std::vector<std::string> commands;
+  // "NAME=VALUE" variables for the ad-hoc servers (values may be {{secret.X}}).
+  std::vector<std::string> env;
+  // Narrowing of the profile's servers (--servers a,b) and tools (--tools server:tool).
+  std::vector<std::string> servers;
+  std::vector<std::string> tools;
+  // Where user catalogs live; empty: DefaultConfigDir().
+  std::string config_dir;
+};
+
+// PlanRun loads and resolves what `options` ask for. Errors name the file, line and field
+// (profile mistakes), the flag (a malformed --command or --env), or the unknown server or tool.
+// InvalidArgument when nothing at all would run.
+absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options);
+
+// RunStdioGateway runs `plan`'s servers behind one gateway serving the MCP client on `in_fd`
+// (reads) and `out_fd` (writes), until the client closes its end or `stop` is notified; then
+// stops every server and returns. Secrets come from `secrets`, only for the servers that
+// declare them. Errors before serving (a missing secret, no Docker engine for a container
+// server) are returned at once, naming the server and how to fix it.
+absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
+                             int out_fd, absl::Notification* stop);
+
+}  // namespace mcpgw::gateway

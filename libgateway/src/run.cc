@@ -1,0 +1,162 @@
+#include "mcpgw/gateway/run.h"
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "mcpgw/base/fd_channel.h"
+#include "mcpgw/base/fmt.h"
+#include "mcpgw/base/status_macros.h"
+#include "mcpgw/container/docker_engine.h"
+#include "mcpgw/container/process_runtime.h"
+#include "mcpgw/gateway/gateway.h"
+#include "mcpgw/mcp/line_transport.h"
+#include "spdlog/spdlog.h"
+
+namespace mcpgw::gateway {
+
+absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options) {
+  ResolvedProfile plan;
+  plan.name = "command line";
+  if (!options.profile_path.empty()) {
+    MCPGW_ASSIGN_OR_RETURN(Profile profile, LoadProfileFile(options.profile_path));
+    ResolveOptions resolve{.servers = options.servers,
+                           .tools = options.tools,
+                           .config_dir = options.config_dir};
+    MCPGW_ASSIGN_OR_RETURN(plan, ResolveProfile(profile, resolve));
+  } else if (!options.servers.empty() || !options.tools.empty()) {
+    return absl::InvalidArgumentError(
+        "--servers and --tools narrow a profile: give one with --profile FILE");
+  }
+  std::map<std::string, std::string> env;
+  for (const std::string& entry : options.env) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--env '", entry.substr(0, entry.find('=')),
+                       "...' is not NAME=VALUE (e.g. --env API_URL=http://127.0.0.1:8080)"));
+    }
+    env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  if (!env.empty() && options.commands.empty()) {
+    return absl::InvalidArgumentError("--env sets variables of --command servers: give one");
+  }
+  for (const std::string& flag : options.commands) {
+    MCPGW_ASSIGN_OR_RETURN(auto name_and_line, ParseAdHocFlag(flag));
+    for (const ResolvedServer& s : plan.servers) {
+      if (s.name == name_and_line.first) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--command ", s.name, "=...: a server named '", s.name, "' is already defined by ",
+            s.origin, ": choose another name"));
+      }
+    }
+    MCPGW_ASSIGN_OR_RETURN(ResolvedServer server, AdHocServer(name_and_line.first,
+                                                              name_and_line.second, env,
+                                                              plan.gateway));
+    plan.servers.push_back(std::move(server));
+  }
+  if (plan.servers.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to run: give a profile (--profile FILE) or a server (--command NAME='CMD "
+        "ARGS')");
+  }
+  return plan;
+}
+
+absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
+                             int out_fd, absl::Notification* stop) {
+  // Runtimes first (they outlive the gateway and its upstreams).
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<container::ProcessRuntime> processes,
+                         container::ProcessRuntime::Create({}));
+  std::unique_ptr<container::DockerEngine> docker;
+  std::vector<GatewayServer> servers;
+  for (const ResolvedServer& server : plan.servers) {
+    if (server.definition.kind == ServerDefinition::Kind::kBuiltin) {
+      spdlog::warn("server {}: the built-in server does not run yet; it is left out",
+                   server.name);
+      continue;
+    }
+    auto lookup = [&](absl::string_view secret) -> absl::StatusOr<std::string> {
+      const SecretSpec* spec = server.definition.FindSecret(secret);
+      return secrets.Require(secret, SecretRequest{.server = server.name,
+                                                   .env_var = spec != nullptr ? spec->env : "",
+                                                   .how = spec != nullptr ? spec->how : ""});
+    };
+    MCPGW_ASSIGN_OR_RETURN(container::RunSpec spec,
+                           BuildRunSpec(server, server.config, lookup));
+    container::Runtime* runtime = processes.get();
+    if (!spec.image.empty()) {
+      if (docker == nullptr) {
+        absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
+            container::DockerEngine::Create({});
+        if (!engine.ok()) {
+          return absl::Status(engine.status().code(),
+                              absl::StrCat("server '", server.name, "' runs in a container (",
+                                           spec.image, "), but ", engine.status().message()));
+        }
+        docker = *std::move(engine);
+      }
+      runtime = docker.get();
+    }
+    GatewayServer entry;
+    entry.config.name = server.name;
+    entry.config.spec = std::move(spec);
+    entry.config.mode =
+        server.settings.mode == RunMode::kPerCall ? RunMode::kOnDemand : server.settings.mode;
+    entry.config.idle_timeout = server.settings.idle_timeout;
+    entry.runtime = runtime;
+    entry.allowed_tools = server.allowed_tools;
+    servers.push_back(std::move(entry));
+  }
+  // Images are made ready now, not at the first call (pulls can take minutes).
+  if (docker != nullptr) {
+    for (const GatewayServer& s : servers) {
+      if (s.runtime == docker.get()) {
+        absl::StatusOr<container::Prepared> prepared = docker->Prepare(s.config.spec);
+        if (!prepared.ok()) {
+          return absl::Status(prepared.status().code(),
+                              absl::StrCat("server '", s.config.name, "': ",
+                                           prepared.status().message()));
+        }
+        spdlog::info("server {}: image {} ({})", s.config.name, s.config.spec.image,
+                     prepared->digest);
+      }
+    }
+  }
+  size_t count = servers.size();
+  GatewayOptions options;
+  options.naming = plan.gateway.naming;
+  MCPGW_ASSIGN_OR_RETURN(std::shared_ptr<Gateway> gateway,
+                         Gateway::Create(std::move(options), std::move(servers)));
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<base::FdChannel> stdio,
+                         base::FdChannel::Create(in_fd, out_fd, {.owns_fds = false}));
+  auto closed = std::make_shared<absl::Notification>();
+  auto why = std::make_shared<absl::Status>();
+  MCPGW_RETURN_IF_ERROR(gateway->Serve(mcp::CreateLineTransport(std::move(stdio)),
+                                       [closed, why](absl::Status reason) {
+                                         *why = std::move(reason);
+                                         closed->Notify();
+                                       }));
+  spdlog::info("mcpgw: serving {} server(s) on stdio", count);
+  // Until the client leaves or a signal asks us to stop.
+  while (!closed->WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    if (stop != nullptr && stop->HasBeenNotified()) {
+      spdlog::info("mcpgw: stopping (signal)");
+      break;
+    }
+  }
+  gateway->Shutdown();
+  gateway.reset();
+  // The runtimes' destructors kill and reap what is left (containers included).
+  docker.reset();
+  processes.reset();
+  if (closed->HasBeenNotified() && !why->ok()) {
+    spdlog::warn("mcpgw: the client connection ended: {}", why->message());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mcpgw::gateway
