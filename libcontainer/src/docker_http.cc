@@ -313,6 +313,32 @@ absl::StatusOr<HttpHead> HttpConnection::ReadHead(absl::Time deadline) {
   }
 }
 
+absl::Status HttpConnection::PassOn(uint64_t n, absl::FunctionRef<absl::Time()> deadline,
+                                    absl::FunctionRef<absl::Status(absl::string_view)> sink) {
+  // In pieces of at most what one read brings, so that a huge body is refused by the sink
+  // before it is all in memory.
+  while (n > 0) {
+    if (pos_ == buffer_.size()) {
+      absl::Status filled = Fill(deadline());
+      if (absl::IsOutOfRange(filled)) {
+        return absl::UnavailableError(
+            absl::StrCat("the Docker engine at ", display_, " closed the connection early"));
+      }
+      if (!filled.ok()) {
+        return filled;
+      }
+    }
+    size_t take = static_cast<size_t>(std::min<uint64_t>(n, buffer_.size() - pos_));
+    absl::Status taken = sink(absl::string_view(buffer_).substr(pos_, take));
+    pos_ += take;
+    n -= take;
+    if (!taken.ok()) {
+      return taken;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HttpConnection::ReadBodyTo(const HttpHead& head,
                                         absl::FunctionRef<absl::Time()> deadline,
                                         absl::FunctionRef<absl::Status(absl::string_view)> sink) {
@@ -345,26 +371,9 @@ absl::Status HttpConnection::ReadBodyTo(const HttpHead& head,
           }
         }
       }
-      // A chunk is passed on in pieces of at most what one read brings, so that a huge chunk
-      // is refused by the sink before it is all in memory.
-      while (size > 0) {
-        if (pos_ == buffer_.size()) {
-          absl::Status filled = Fill(deadline());
-          if (absl::IsOutOfRange(filled)) {
-            return absl::UnavailableError(
-                absl::StrCat("the Docker engine at ", display_, " closed the connection early"));
-          }
-          if (!filled.ok()) {
-            return filled;
-          }
-        }
-        size_t n = std::min<size_t>(size, buffer_.size() - pos_);
-        absl::Status taken = sink(absl::string_view(buffer_).substr(pos_, n));
-        pos_ += n;
-        size -= n;
-        if (!taken.ok()) {
-          return taken;
-        }
+      absl::Status passed = PassOn(size, deadline, sink);
+      if (!passed.ok()) {
+        return passed;
       }
       absl::StatusOr<std::string> crlf = ReadLine(deadline());
       if (!crlf.ok()) {
@@ -381,26 +390,7 @@ absl::Status HttpConnection::ReadBodyTo(const HttpHead& head,
     if (!absl::SimpleAtoi(*cl, &n)) {
       return absl::DataLossError("the Docker engine sent a malformed Content-Length");
     }
-    while (n > 0) {
-      if (pos_ == buffer_.size()) {
-        absl::Status filled = Fill(deadline());
-        if (absl::IsOutOfRange(filled)) {
-          return absl::UnavailableError(
-              absl::StrCat("the Docker engine at ", display_, " closed the connection early"));
-        }
-        if (!filled.ok()) {
-          return filled;
-        }
-      }
-      size_t take = std::min<size_t>(n, buffer_.size() - pos_);
-      absl::Status taken = sink(absl::string_view(buffer_).substr(pos_, take));
-      pos_ += take;
-      n -= take;
-      if (!taken.ok()) {
-        return taken;
-      }
-    }
-    return absl::OkStatus();
+    return PassOn(n, deadline, sink);
   }
   // To the end of the stream.
   while (true) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +84,9 @@ class HttpConnection {
   // Fill reads more bytes into buffer_; OutOfRange at end of stream.
   absl::Status Fill(absl::Time deadline);
   absl::StatusOr<std::string> ReadLine(absl::Time deadline);
+  // PassOn passes the next `n` body bytes to `sink` as they arrive.
+  absl::Status PassOn(uint64_t n, absl::FunctionRef<absl::Time()> deadline,
+                      absl::FunctionRef<absl::Status(absl::string_view)> sink);
 
   int fd_ = -1;
   std::string display_;

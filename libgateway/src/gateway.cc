@@ -33,6 +33,10 @@ constexpr absl::string_view kListMember[kKinds] = {"tools", "prompts", "resource
                                                     "resourceTemplates"};
 constexpr const char* kKeyMember[kKinds] = {"name", "name", "uri", "uriTemplate"};
 
+// Bounds on one server's listing.
+constexpr size_t kMaxPages = 1000;
+constexpr size_t kMaxItems = 100000;
+
 // One server's last list of one kind: the items as the server sent them (JSON objects).
 using ItemList = std::vector<Json>;
 
@@ -68,6 +72,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::optional<mcp::LoggingLevel> log_level ABSL_GUARDED_BY(mu);
   // Per server and kind: the cached list (nullopt: not fetched, or dropped).
   std::vector<std::array<std::optional<ItemList>, kKinds>> cache ABSL_GUARDED_BY(mu);
+  // Per server and kind: the last list it gave, kept when the cache is dropped, so that a
+  // server that is restarting or backing off keeps its routes and exposed names.
+  std::vector<std::array<std::optional<ItemList>, kKinds>> last_seen ABSL_GUARDED_BY(mu);
   // Exposed tool/prompt name → route, resource URI → route; rebuilt by each listing.
   absl::flat_hash_map<std::string, Route> routes[kKinds] ABSL_GUARDED_BY(mu);
   std::vector<std::pair<mcp::UriTemplate, size_t>> templates ABSL_GUARDED_BY(mu);
@@ -149,10 +156,21 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       });
       made.push_back(up);
     }
+    bool late;
     {
       absl::MutexLock lock(&mu);
-      upstreams = made;
-      cache.assign(servers.size(), {});
+      late = shut_down;  // Shutdown came while they were being made: they never start
+      if (!late) {
+        upstreams = made;
+        cache.assign(servers.size(), {});
+        last_seen.assign(servers.size(), {});
+      }
+    }
+    if (late) {
+      for (const auto& up : made) {
+        up->Shutdown();
+      }
+      return;
     }
     for (size_t i = 0; i < made.size(); ++i) {
       if (servers[i].config.mode == RunMode::kLongLived) {
@@ -182,14 +200,24 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
             }
             auto held = std::make_shared<IncomingRequest>(std::move(request));
             Json params = held->params() != nullptr ? Json::Copy(*held->params()) : Json::Object();
-            down->SendRequest(method, std::move(params), {},
-                              [held](absl::StatusOr<Message> answer) {
-                                if (answer.ok()) {
-                                  held->RespondWith(*std::move(answer));
-                                } else {
-                                  held->Respond(answer.status());
-                                }
-                              });
+            // A person may be answering (elicitation): no timeout of the gateway's own beyond
+            // the session's maximum; the server's cancellation reaches the client.
+            mcp::RequestOptions to_client;
+            to_client.timeout = absl::InfiniteDuration();
+            mcp::RequestId id = down->SendRequest(method, std::move(params), std::move(to_client),
+                                                  [held](absl::StatusOr<Message> answer) {
+                                                    if (answer.ok()) {
+                                                      held->RespondWith(*std::move(answer));
+                                                    } else {
+                                                      held->Respond(answer.status());
+                                                    }
+                                                  });
+            std::weak_ptr<mcp::Session> weak_down = down;
+            held->OnCancel([weak_down, id] {
+              if (auto d = weak_down.lock()) {
+                d->Cancel(id, "cancelled by the server");
+              }
+            });
           },
           mcp::HandlerMode::kInline);
     }
@@ -285,7 +313,20 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     base::Clock* clock = options.upstream_session.clock != nullptr ? options.upstream_session.clock
                                                                    : &base::RealClock();
     auto state = std::make_shared<State>();
-    state->done = std::move(done);
+    // Servers that did not answer this time are listed as they were last seen.
+    std::weak_ptr<Impl> weak_self = weak_from_this();
+    state->done = [weak_self, kind, done = std::move(done)](
+                      std::vector<std::optional<ItemList>> lists) mutable {
+      if (auto self = weak_self.lock()) {
+        absl::MutexLock lock(&self->mu);
+        for (size_t i = 0; i < lists.size() && i < self->last_seen.size(); ++i) {
+          if (!lists[i].has_value()) {
+            lists[i] = self->last_seen[i][kind];
+          }
+        }
+      }
+      std::move(done)(std::move(lists));
+    };
     std::vector<std::shared_ptr<Upstream>> ups;
     std::vector<size_t> to_fetch;
     {
@@ -342,6 +383,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
           absl::MutexLock lock(&self->mu);
           if (i < self->cache.size()) {
             self->cache[i][kind] = *got;
+            self->last_seen[i][kind] = *got;
           }
         }
         bool last;
@@ -378,11 +420,13 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
       auto lease_ptr = std::make_shared<Upstream::Lease>(*std::move(lease));
       auto items = std::make_shared<ItemList>();
+      auto cursors = std::make_shared<absl::flat_hash_set<std::string>>();
       auto page = std::make_shared<absl::AnyInvocable<void(std::optional<std::string>)>>();
       auto shared_done =
           std::make_shared<absl::AnyInvocable<void(absl::StatusOr<ItemList>) &&>>(std::move(done));
       std::weak_ptr<absl::AnyInvocable<void(std::optional<std::string>)>> weak_page = page;
-      *page = [lease_ptr, items, weak_page, shared_done, kind](std::optional<std::string> cursor) {
+      *page = [lease_ptr, items, cursors, weak_page, shared_done,
+               kind](std::optional<std::string> cursor) {
         Json params = Json::Object();
         if (cursor.has_value()) {
           params.Set("cursor", *cursor);
@@ -390,7 +434,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         auto keep = weak_page.lock();
         (*lease_ptr)->session().SendRequest(
             kListMethod[kind], std::move(params), {},
-            [lease_ptr, items, keep, shared_done, kind](absl::StatusOr<Message> answer) {
+            [lease_ptr, items, cursors, keep, shared_done, kind](absl::StatusOr<Message> answer) {
               if (!answer.ok() || answer->kind() != mcp::MessageKind::kResponse) {
                 std::move (*shared_done)(answer.ok() ? ErrorStatus(answer->error())
                                                      : answer.status());
@@ -410,12 +454,19 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
                 }
               }
               std::string next = StringMember(*result, "nextCursor");
-              // Bounded: a server that pages forever stops at 10,000 items.
-              if (!next.empty() && items->size() < 10000 && keep != nullptr) {
-                (*keep)(next);
-              } else {
+              if (next.empty() || keep == nullptr) {
                 std::move(*shared_done)(std::move(*items));
+                return;
               }
+              // Bounded: a server that repeats a cursor or pages on and on is a broken server.
+              if (!cursors->insert(next).second || cursors->size() > kMaxPages ||
+                  items->size() > kMaxItems) {
+                std::move(*shared_done)(absl::DataLossError(absl::StrCat(
+                    "the server's ", kListMethod[kind], " pages do not end (", cursors->size(),
+                    " pages, ", items->size(), " items, cursor '", next.substr(0, 40), "')")));
+                return;
+              }
+              (*keep)(next);
             });
       };
       (*page)(std::nullopt);
@@ -517,16 +568,20 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   void Lookup(Kind kind, std::string key,
               absl::AnyInvocable<void(std::optional<Route>) &&> done) {
     auto find = [this, kind, &key]() -> std::optional<Route> {
-      absl::MutexLock lock(&mu);
-      auto it = routes[kind].find(key);
-      if (it != routes[kind].end()) {
-        return it->second;
+      std::vector<std::pair<mcp::UriTemplate, size_t>> candidates;
+      {
+        absl::MutexLock lock(&mu);
+        auto it = routes[kind].find(key);
+        if (it != routes[kind].end()) {
+          return it->second;
+        }
+        if (kind == kResources) {
+          candidates = templates;  // matched outside the lock
+        }
       }
-      if (kind == kResources) {
-        for (const auto& [t, s] : templates) {
-          if (t.Match(key)) {
-            return Route{.server = s, .original = key};
-          }
+      for (const auto& [t, s] : candidates) {
+        if (t.Match(key)) {
+          return Route{.server = s, .original = key};
         }
       }
       return std::nullopt;
@@ -566,18 +621,19 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         }
         me->Merge(kTemplates, tlists);
         std::optional<Route> r;
+        std::vector<std::pair<mcp::UriTemplate, size_t>> candidates;
         {
           absl::MutexLock lock(&me->mu);
           auto it = me->routes[kResources].find(key);
           if (it != me->routes[kResources].end()) {
             r = it->second;
           } else {
-            for (const auto& [t, s] : me->templates) {
-              if (t.Match(key)) {
-                r = Route{.server = s, .original = key};
-                break;
-              }
-            }
+            candidates = me->templates;  // matched outside the lock
+          }
+        }
+        for (const auto& [t, s] : candidates) {
+          if (!r.has_value() && t.Match(key)) {
+            r = Route{.server = s, .original = key};
           }
         }
         std::move(done)(r);
@@ -651,6 +707,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
       auto lease_ptr = std::make_shared<Upstream::Lease>(*std::move(lease));
       mcp::RequestOptions request_options;
+      // The client decides how long it waits (it cancels when it gives up); the gateway only
+      // bounds it.
+      request_options.timeout = absl::InfiniteDuration();
       if (token.has_value()) {
         request_options.on_progress = [weak, token = std::move(*token)](const Message& n) {
           auto self = weak.lock();
@@ -740,7 +799,13 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       std::shared_ptr<Upstream> up;
       {
         absl::MutexLock lock(&self->mu);
-        up = self->upstreams[route->server];
+        if (route->server < self->upstreams.size()) {
+          up = self->upstreams[route->server];
+        }
+      }
+      if (up == nullptr) {
+        held->Respond(absl::UnavailableError("the gateway is shutting down"));
+        return;
       }
       up->Acquire([held, forwarded = std::move(forwarded)](
                       absl::StatusOr<Upstream::Lease> lease) mutable {
@@ -908,6 +973,17 @@ absl::Status Gateway::Serve(mcp::TransportPtr transport,
 }
 
 void Gateway::Shutdown() { impl_->ShutdownAll(); }
+
+absl::Status Gateway::WaitStopped(absl::Time deadline) {
+  absl::Status all;
+  for (const auto& up : impl_->Upstreams()) {
+    absl::Status one = up->WaitStopped(deadline);
+    if (all.ok()) {
+      all = one;
+    }
+  }
+  return all;
+}
 
 std::vector<std::shared_ptr<Upstream>> Gateway::upstreams() const { return impl_->Upstreams(); }
 

@@ -114,6 +114,9 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
   // Images are made ready now, not at the first call (pulls can take minutes).
   if (docker != nullptr) {
     for (const GatewayServer& s : servers) {
+      if (stop != nullptr && stop->HasBeenNotified()) {
+        return absl::CancelledError("stopped (signal) while preparing images");
+      }
       if (s.runtime == docker.get()) {
         absl::StatusOr<container::Prepared> prepared = docker->Prepare(s.config.spec);
         if (!prepared.ok()) {
@@ -149,6 +152,11 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
     }
   }
   gateway->Shutdown();
+  // Their grace: stdin closed, SIGTERM, SIGKILL after stop_grace (5 s). Then the runtimes go.
+  absl::Status stopped = gateway->WaitStopped(absl::Now() + absl::Seconds(6));
+  if (!stopped.ok()) {
+    spdlog::warn("mcpgw: {}; killing it", stopped.message());
+  }
   gateway.reset();
   // The runtimes' destructors kill and reap what is left (containers included).
   docker.reset();

@@ -94,6 +94,10 @@ struct Upstream::Impl {
   std::shared_ptr<mcp::Client> client ABSL_GUARDED_BY(mu);
   std::vector<LeaseCallback> waiting ABSL_GUARDED_BY(mu);
   int leases ABSL_GUARDED_BY(mu) = 0;
+  // Instances taken down (stopping or stopped), for WaitStopped.
+  std::vector<std::shared_ptr<container::Instance>> retired ABSL_GUARDED_BY(mu);
+  // Numbers the idle timers: a timer that fires after a newer one was armed does nothing.
+  uint64_t idle_seq ABSL_GUARDED_BY(mu) = 0;
   // Runtime::Run calls under way (Shutdown waits for them: the runtime may go after it).
   int runs_in_progress ABSL_GUARDED_BY(mu) = 0;
   base::TimerId idle_timer ABSL_GUARDED_BY(mu) = 0;
@@ -160,6 +164,13 @@ struct Upstream::Impl {
   void TakeDown(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     ++generation;
     fx.close_client = std::move(client);
+    if (instance != nullptr) {
+      // Kept until it has exited, for WaitStopped.
+      std::erase_if(retired, [](const std::shared_ptr<container::Instance>& i) {
+        return i->WaitForExit(absl::ZeroDuration()).ok();
+      });
+      retired.push_back(instance);
+    }
     fx.stop_instance = std::move(instance);
     fx.cancel_timers.push_back(std::exchange(idle_timer, 0));
     fx.cancel_timers.push_back(std::exchange(start_timer, 0));
@@ -171,6 +182,12 @@ struct Upstream::Impl {
       ++generation;
       fx.start = true;
       fx.start_generation = generation;
+      // From the start of Run: a runtime that hangs in Run is covered too.
+      start_timer = clock->RunAfter(config.start_timeout, [weak = self, gen = generation] {
+        if (std::shared_ptr<Upstream> up = weak.lock()) {
+          up->impl_->OnStartTimeout(gen);
+        }
+      });
     }
   }
 
@@ -216,11 +233,6 @@ struct Upstream::Impl {
       }
       instance = inst;
       client = c;
-      start_timer = clock->RunAfter(config.start_timeout, [weak = self, gen] {
-        if (std::shared_ptr<Upstream> up = weak.lock()) {
-          up->impl_->OnStartTimeout(gen);
-        }
-      });
     }
     inst->OnExit([weak = self, gen, inst_weak = std::weak_ptr<container::Instance>(inst)](
                      container::ExitStatus status) {
@@ -228,6 +240,14 @@ struct Upstream::Impl {
       std::shared_ptr<container::Instance> i = inst_weak.lock();
       if (up != nullptr) {
         up->impl_->OnExited(gen, status, i != nullptr ? i->StderrTail(20) : "");
+      }
+    });
+    // The connection can end while the process runs (its stdout closed, the engine's attach
+    // stream dropped): that ends this instance too.
+    c->SetClosedCallback([weak = self, gen, inst_weak = std::weak_ptr<container::Instance>(inst)](
+                             absl::Status why) {
+      if (std::shared_ptr<Upstream> up = weak.lock()) {
+        up->impl_->OnSessionClosed(gen, std::move(why), inst_weak.lock());
       }
     });
     if (connect_hook) {
@@ -267,7 +287,9 @@ struct Upstream::Impl {
       absl::StatusOr<container::ExitStatus> ended =
           inst != nullptr ? inst->WaitForExit(absl::Seconds(1))
                           : absl::StatusOr<container::ExitStatus>(absl::UnknownError(""));
-      if (ended.ok()) {
+      // The exit explains a connection that closed; another failure (a protocol error the
+      // client detected, which then closes the session itself) explains itself.
+      if (ended.ok() && absl::IsUnavailable(why)) {
         impl.Fail(gen, container::ExitError(absl::StrCat("server \"", impl.config.name, "\""),
                                             *ended, inst->StderrTail(20)));
       } else {
@@ -332,8 +354,34 @@ struct Upstream::Impl {
   }
 
   void OnExited(uint64_t gen, container::ExitStatus status, std::string tail) {
-    absl::Status why = container::ExitError(absl::StrCat("server \"", config.name, "\""), status,
-                                            tail);
+    OnEnded(gen, container::ExitError(absl::StrCat("server \"", config.name, "\""), status,
+                                      tail));
+  }
+
+  // OnSessionClosed: the connection ended. If the process exited, OnExited reports it (with
+  // its exit status); if it still runs a moment later, the connection alone is the failure.
+  void OnSessionClosed(uint64_t gen, absl::Status why,
+                       std::shared_ptr<container::Instance> inst) {
+    {
+      absl::MutexLock lock(&mu);
+      if (gen != generation || state != UpstreamState::kReady) {
+        return;  // gone already, or still starting (Connect reports that)
+      }
+    }
+    executor->Post([weak = self, gen, why = std::move(why), inst] {
+      if (inst != nullptr && inst->WaitForExit(absl::Seconds(1)).ok()) {
+        return;  // OnExited has it
+      }
+      if (std::shared_ptr<Upstream> up = weak.lock()) {
+        up->impl_->OnEnded(gen, absl::UnavailableError(absl::StrCat(
+                                    "the connection to server \"", up->impl_->config.name,
+                                    "\" closed while it ran: ", why.message())));
+      }
+    });
+  }
+
+  // OnEnded: this instance is over (exited, or its connection closed).
+  void OnEnded(uint64_t gen, absl::Status why) {
     Effects fx;
     {
       absl::MutexLock lock(&mu);
@@ -409,17 +457,21 @@ struct Upstream::Impl {
         idle_timer != 0) {
       return;
     }
-    idle_timer = clock->RunAfter(config.idle_timeout, [weak = self, gen = generation] {
+    idle_timer = clock->RunAfter(config.idle_timeout, [weak = self, gen = generation,
+                                                       seq = ++idle_seq] {
       if (std::shared_ptr<Upstream> up = weak.lock()) {
-        up->impl_->OnIdle(gen);
+        up->impl_->OnIdle(gen, seq);
       }
     });
   }
 
-  void OnIdle(uint64_t gen) {
+  void OnIdle(uint64_t gen, uint64_t seq) {
     Effects fx;
     {
       absl::MutexLock lock(&mu);
+      if (seq != idle_seq) {
+        return;  // a newer timer is armed (or was cancelled by an Acquire)
+      }
       idle_timer = 0;
       if (gen != generation || leases > 0 || !Apply(Event::kIdle, fx)) {
         return;
@@ -493,7 +545,13 @@ void Upstream::Acquire(LeaseCallback done) {
     } else {
       switch (impl_->state) {
         case UpstreamState::kReady:
+          if (impl_->client == nullptr) {
+            refused = absl::InternalError(
+                absl::StrCat("server \"", impl_->config.name, "\" is ready without a connection"));
+            break;
+          }
           ++impl_->leases;
+          ++impl_->idle_seq;  // a timer already firing must not stop it now
           fx.cancel_timers.push_back(std::exchange(impl_->idle_timer, 0));
           ready = impl_->client;
           break;
@@ -533,7 +591,11 @@ void Upstream::Shutdown() {
   Impl::Effects fx;
   {
     absl::MutexLock lock(&impl_->mu);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
+      return impl_->runs_in_progress == 0;
+    };
     if (impl_->shut_down) {
+      impl_->mu.Await(absl::Condition(&idle));  // a concurrent Shutdown: same promise
       return;
     }
     impl_->shut_down = true;
@@ -543,12 +605,26 @@ void Upstream::Shutdown() {
     fx.fail.swap(impl_->waiting);
     fx.fail_with = absl::FailedPreconditionError(
         absl::StrCat("server \"", impl_->config.name, "\" was shut down before it was ready"));
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
-      return impl_->runs_in_progress == 0;
-    };
     impl_->mu.Await(absl::Condition(&idle));
   }
   fx.Run(*impl_);
+}
+
+absl::Status Upstream::WaitStopped(absl::Time deadline) {
+  std::vector<std::shared_ptr<container::Instance>> retired;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    retired = impl_->retired;
+  }
+  for (const auto& inst : retired) {
+    absl::StatusOr<container::ExitStatus> ended =
+        inst->WaitForExit(std::max(absl::ZeroDuration(), deadline - absl::Now()));
+    if (!ended.ok()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("server \"", impl_->config.name, "\" is still stopping"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 const std::string& Upstream::name() const { return impl_->config.name; }

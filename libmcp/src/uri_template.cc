@@ -38,12 +38,19 @@ absl::StatusOr<UriTemplate> UriTemplate::Parse(absl::string_view t) {
 
 bool UriTemplate::Match(absl::string_view uri, std::map<std::string, std::string>* vars) const {
   std::map<std::string, std::string> local;
-  bool matched = MatchFrom(0, uri, vars != nullptr ? *vars : local);
+  // Backtracking over adjacent variables could take C(n, k) steps for a URI of n characters;
+  // a template from a server must not be able to stall whoever matches it.
+  size_t budget = kMaxMatchSteps;
+  bool matched = MatchFrom(0, uri, vars != nullptr ? *vars : local, budget);
   return matched;
 }
 
 bool UriTemplate::MatchFrom(size_t index, absl::string_view uri,
-                            std::map<std::string, std::string>& vars) const {
+                            std::map<std::string, std::string>& vars, size_t& budget) const {
+  if (budget == 0) {
+    return false;
+  }
+  --budget;
   if (index == parts_.size()) {
     return uri.empty();
   }
@@ -52,7 +59,7 @@ bool UriTemplate::MatchFrom(size_t index, absl::string_view uri,
     if (!absl::StartsWith(uri, part.text)) {
       return false;
     }
-    return MatchFrom(index + 1, uri.substr(part.text.size()), vars);
+    return MatchFrom(index + 1, uri.substr(part.text.size()), vars, budget);
   }
   // A variable: try the longest match first, down to one character.
   size_t limit = uri.size();
@@ -62,7 +69,7 @@ bool UriTemplate::MatchFrom(size_t index, absl::string_view uri,
   }
   for (size_t n = limit; n >= 1; --n) {
     vars[part.text] = std::string(uri.substr(0, n));
-    if (MatchFrom(index + 1, uri.substr(n), vars)) {
+    if (MatchFrom(index + 1, uri.substr(n), vars, budget)) {
       return true;
     }
   }

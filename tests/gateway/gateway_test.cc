@@ -288,6 +288,53 @@ TEST_F(GatewayTest, ForwardsSamplingToTheClientThatCausedIt) {
   EXPECT_THAT(TextOf(r), HasSubstr("the model says hi"));
 }
 
+// A misbehaving server written in sh: answers initialize, then every list request with an
+// empty page and a cursor that never ends, and offers a URI template built to make a
+// backtracking matcher take forever.
+GatewayServer Misbehaving(container::Runtime* runtime) {
+  GatewayServer s;
+  s.config.name = "pager";
+  s.config.spec.command = "/bin/sh";
+  s.config.spec.args = {"-c", R"(
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p')
+  case "$line" in
+    *'"initialize"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{},"resources":{}},"serverInfo":{"name":"pager","version":"1"}}}\n' "$id" ;;
+    *'"tools/list"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"tools":[],"nextCursor":"again"}}\n' "$id" ;;
+    *'"resources/list"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"resources":[]}}\n' "$id" ;;
+    *'"resources/templates/list"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"resourceTemplates":[{"name":"t","uriTemplate":"x:{+a}{+b}{+c}{+d}{+e}!"}]}}\n' "$id" ;;
+  esac
+done)"};
+  s.runtime = runtime;
+  return s;
+}
+
+TEST_F(GatewayTest, AServerThatPagesForeverIsLeftOutOfTheListing) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Misbehaving(runtime_.get()));
+  servers.push_back(Fixture("fx"));
+  Connect(std::move(servers));
+  absl::Time start = absl::Now();
+  std::vector<std::string> names = ToolNames();  // the fixture's, without prefixes
+  EXPECT_THAT(names, Contains("echo"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  // Listing again repeats the bounded attempt; it does not pile up endless loops.
+  EXPECT_THAT(ToolNames(), Contains("echo"));
+}
+
+TEST_F(GatewayTest, AHostileUriTemplateCannotStallTheGateway) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Misbehaving(runtime_.get()));
+  Connect(std::move(servers));
+  absl::Time start = absl::Now();
+  std::string uri = "x:" + std::string(200, 'y');
+  EXPECT_THAT(AwaitResult<mcp::ReadResourceResult>(
+                  [&](auto done) { client_->ReadResource(uri, std::move(done)); }, kWait)
+                  .status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown resource")));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 TEST_F(GatewayTest, RefusesBadServerLists) {
   std::vector<GatewayServer> two;
   two.push_back(Fixture("same"));

@@ -37,6 +37,14 @@ TEST(UriTemplate, TriesTheLongestMatchFirstAndBacktracks) {
   EXPECT_EQ(vars.at("b"), "three");
 }
 
+TEST(UriTemplate, AHostileTemplateCannotStallTheMatcher) {
+  // Five adjacent reserved variables against 200 characters that never match: C(200, 5)
+  // splits without a bound.
+  MCPGW_ASSERT_OK_AND_ASSIGN(UriTemplate t, UriTemplate::Parse("x:{+a}{+b}{+c}{+d}{+e}!"));
+  EXPECT_FALSE(t.Match("x:" + std::string(200, 'y')));
+  EXPECT_TRUE(t.Match("x:abcde!"));
+}
+
 TEST(UriTemplate, RefusesWhatItDoesNotSupport) {
   EXPECT_THAT(UriTemplate::Parse("x://{"), StatusIs(absl::StatusCode::kInvalidArgument,
                                                      HasSubstr("unclosed or empty")));

@@ -83,6 +83,10 @@ class Gateway : public std::enable_shared_from_this<Gateway> {
   // Shutdown stops every server and closes the client session. Does not block.
   void Shutdown();
 
+  // WaitStopped waits (until `deadline`) for the servers stopped by Shutdown to exit: stop the
+  // gateway, wait, then destroy the runtimes, so servers get their grace period.
+  absl::Status WaitStopped(absl::Time deadline);
+
   // The upstreams, once the client has initialized (empty before): for status and tests.
   std::vector<std::shared_ptr<Upstream>> upstreams() const;
 

@@ -124,6 +124,10 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   // shuts down.
   void Shutdown();
 
+  // WaitStopped waits until every instance this upstream took down (by Shutdown, an idle stop
+  // or a failure) has exited; DeadlineExceeded when one still runs at `deadline`.
+  absl::Status WaitStopped(absl::Time deadline);
+
   const std::string& name() const;
   UpstreamState state() const;
   // The last start failure or crash, empty when none.

@@ -27,10 +27,13 @@ class UriTemplate {
   static absl::StatusOr<UriTemplate> Parse(absl::string_view text);
 
   // Match reports whether `uri` is an expansion of the template and fills `vars` (when not
-  // null) with the value of each variable. The longest match is tried first.
+  // null) with the value of each variable. The longest match is tried first. Bounded: after
+  // kMaxMatchSteps steps of backtracking (adjacent variables), it gives up (no match).
   bool Match(absl::string_view uri, std::map<std::string, std::string>* vars = nullptr) const;
 
   const std::string& text() const { return text_; }
+
+  static constexpr size_t kMaxMatchSteps = 100000;
 
  private:
   struct Part {
@@ -38,8 +41,8 @@ class UriTemplate {
     bool variable = false;
     bool reserved = false;  // {+name}: may match '/'
   };
-  bool MatchFrom(size_t index, absl::string_view uri,
-                 std::map<std::string, std::string>& vars) const;
+  bool MatchFrom(size_t index, absl::string_view uri, std::map<std::string, std::string>& vars,
+                 size_t& budget) const;
 
   std::string text_;
   std::vector<Part> parts_;
