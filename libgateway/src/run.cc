@@ -73,6 +73,8 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
                          container::ProcessRuntime::Create({}));
   std::unique_ptr<container::DockerEngine> docker;
   std::vector<GatewayServer> servers;
+  // Every secret handed out is masked in what the gateway reports about its servers.
+  auto redactor = std::make_shared<Redactor>();
   for (const ResolvedServer& server : plan.servers) {
     if (server.definition.kind == ServerDefinition::Kind::kBuiltin) {
       spdlog::warn("server {}: the built-in server does not run yet; it is left out",
@@ -81,9 +83,14 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
     }
     auto lookup = [&](absl::string_view secret) -> absl::StatusOr<std::string> {
       const SecretSpec* spec = server.definition.FindSecret(secret);
-      return secrets.Require(secret, SecretRequest{.server = server.name,
-                                                   .env_var = spec != nullptr ? spec->env : "",
-                                                   .how = spec != nullptr ? spec->how : ""});
+      absl::StatusOr<std::string> value =
+          secrets.Require(secret, SecretRequest{.server = server.name,
+                                                .env_var = spec != nullptr ? spec->env : "",
+                                                .how = spec != nullptr ? spec->how : ""});
+      if (value.ok()) {
+        redactor->Add(*value);
+      }
+      return value;
     };
     MCPGW_ASSIGN_OR_RETURN(container::RunSpec spec,
                            BuildRunSpec(server, server.config, lookup));
@@ -107,6 +114,7 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
     entry.config.mode =
         server.settings.mode == RunMode::kPerCall ? RunMode::kOnDemand : server.settings.mode;
     entry.config.idle_timeout = server.settings.idle_timeout;
+    entry.config.redactor = redactor;
     entry.runtime = runtime;
     entry.allowed_tools = server.allowed_tools;
     servers.push_back(std::move(entry));

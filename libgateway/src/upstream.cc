@@ -330,6 +330,10 @@ struct Upstream::Impl {
                   absl::FormatDuration(config.start_timeout))));
   }
 
+  absl::Status Redacted(const absl::Status& why) const {
+    return config.redactor != nullptr ? config.redactor->RedactStatus(why) : why;
+  }
+
   // Fail ends a start attempt: back off, fail whoever waits.
   void Fail(uint64_t gen, absl::Status why) {
     Effects fx;
@@ -339,10 +343,14 @@ struct Upstream::Impl {
         return;
       }
       std::string tail = instance != nullptr ? instance->StderrTail(20) : "";
+      if (config.redactor != nullptr) {
+        tail = config.redactor->Redact(tail);  // compared with a message redacted already
+      }
       if (!tail.empty() && !absl::StrContains(why.message(), tail)) {
         why = absl::Status(why.code(),
                            absl::StrCat(why.message(), "; the last lines it wrote to stderr:\n", tail));
       }
+      why = Redacted(why);
       TakeDown(fx);
       ++failures;
       BackOff(std::string(why.message()));
@@ -382,6 +390,7 @@ struct Upstream::Impl {
 
   // OnEnded: this instance is over (exited, or its connection closed).
   void OnEnded(uint64_t gen, absl::Status why) {
+    why = Redacted(why);
     Effects fx;
     {
       absl::MutexLock lock(&mu);

@@ -213,6 +213,26 @@ TEST(GatewayRun, SigtermStopsTheGatewayAndEveryServer) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
+TEST(GatewayRun, ASecretAServerPrintsIsMaskedInTheGatewaysOutput) {
+  // The secret comes from the environment provider (MCPGW_SECRET_TOK), reaches the server's
+  // env only, and the server prints it to stderr and dies: the gateway's logs quote its
+  // stderr with the value masked, and the value is on no command line.
+  std::string init = R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                     R"("protocolVersion":"2025-11-25","capabilities":{},)"
+                     R"("clientInfo":{"name":"t","version":"1"}}})";
+  std::string input = init + "\n" + R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})" + "\n";
+  testing::ChildResult r = testing::RunProgram(
+      {MCPGW_BINARY, "run", "--command",
+       "leaky=/bin/sh -c 'echo \"my token is $TOKEN\" >&2; exit 3'", "--env",
+       "TOKEN={{secret.tok}}"},
+      input, {"MCPGW_SECRET_TOK=tok-5e1f0b7d2a", "XDG_CONFIG_HOME=" + ::testing::TempDir()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("id":2,"result":{"tools":[]})"));
+  EXPECT_THAT(r.err, HasSubstr("my token is ***"));
+  EXPECT_THAT(r.err, Not(HasSubstr("tok-5e1f0b7d2a")));
+  EXPECT_THAT(r.out, Not(HasSubstr("tok-5e1f0b7d2a")));
+}
+
 // --- Raw JSON lines.
 
 std::string Initialize(absl::string_view version, absl::string_view capabilities = "{}") {

@@ -28,6 +28,7 @@ using ::mcpgw::testing::IsOk;
 using ::mcpgw::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
 
@@ -203,6 +204,25 @@ TEST_F(UpstreamTest, AServerThatExitsDuringStartUpQuotesItsStderr) {
                        AllOf(HasSubstr("server \"broken\""), HasSubstr("exited with code 3"),
                              HasSubstr("cannot open config file"))));
   EXPECT_EQ(up->state(), UpstreamState::kBackingOff);
+}
+
+TEST_F(UpstreamTest, ASecretThatAServerPrintsNeverReachesTheErrorsOrTheLog) {
+  auto redactor = std::make_shared<Redactor>();
+  redactor->Add("tok-8f3a9c2e");
+  UpstreamConfig config{.name = "leaky"};
+  config.spec.command = "/bin/sh";
+  config.spec.args = {"-c", "echo \"using token $TOKEN\" >&2; exit 4"};
+  config.spec.env["TOKEN"] = "tok-8f3a9c2e";
+  config.redactor = redactor;
+  auto up = Make(std::move(config));
+  absl::Status failed = Acquire(*up).status();
+  EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnavailable,
+                               AllOf(HasSubstr("exited with code 4"), HasSubstr("using token ***"))));
+  EXPECT_THAT(std::string(failed.message()), Not(HasSubstr("tok-8f3a9c2e")));
+  EXPECT_THAT(up->last_error(), Not(HasSubstr("tok-8f3a9c2e")));
+  // The tail is quoted once.
+  std::string message(failed.message());
+  EXPECT_EQ(message.find("using token ***"), message.rfind("using token ***")) << message;
 }
 
 TEST_F(UpstreamTest, AServerThatNeverAnswersInitializeTimesOut) {

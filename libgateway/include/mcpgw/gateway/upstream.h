@@ -37,6 +37,7 @@
 #include "mcpgw/base/executor.h"
 #include "mcpgw/container/runtime.h"
 #include "mcpgw/gateway/catalog.h"
+#include "mcpgw/gateway/secret_store.h"
 #include "mcpgw/mcp/client.h"
 
 namespace mcpgw::gateway {
@@ -63,6 +64,9 @@ struct UpstreamConfig {
   // What the client declares in initialize: the downstream client's capabilities, so that
   // the server offers what the client can really do.
   mcp::ClientOptions client;
+  // Masks secret values in what the upstream reports (stderr tails in errors and logs): a
+  // server that prints its token and crashes must not leak it. May be null.
+  std::shared_ptr<const Redactor> redactor;
 };
 
 // Thread-safe.
