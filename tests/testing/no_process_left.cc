@@ -1,13 +1,12 @@
 #include "testing/no_process_left.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <string>
 
@@ -16,6 +15,30 @@
 #include "gtest/gtest.h"
 
 namespace mcpgw::testing {
+namespace {
+
+// ReadProcStat returns /proc/<pid>/stat, or "" when the process is gone (it may exit between
+// the directory listing and the read; ifstream would throw then).
+std::string ReadProcStat(const std::string& pid) {
+  std::string path = "/proc/" + pid + "/stat";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return "";
+  }
+  std::string out;
+  char buf[1024];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) {
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace
 
 std::vector<pid_t> ChildrenOfThisProcess() {
   std::vector<pid_t> out;
@@ -28,8 +51,7 @@ std::vector<pid_t> ChildrenOfThisProcess() {
     if (!absl::SimpleAtoi(e->d_name, &pid)) {
       continue;
     }
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string stat = ReadProcStat(e->d_name);
     size_t paren = stat.rfind(')');
     if (paren == std::string::npos) {
       continue;
@@ -92,15 +114,27 @@ class NoProcessLeftBehind : public ::testing::Environment {
   }
   void TearDown() override {
     // Every descriptor a test opened is closed again (sockets to the engine, pipes to
-    // children, eventfds). Descriptors opened before the first test are the harness's.
-    for (const auto& [fd, what] : OpenDescriptors()) {
-      if (!fds_at_start_.contains(fd)) {
-        ADD_FAILURE() << "descriptor " << fd << " (" << what << ") was left open";
+    // children, eventfds). Descriptors opened before the first test are the harness's. A
+    // thread that finishes on its own (a runtime destroyed from its own callback detaches its
+    // thread) may still be closing its descriptors: they get a moment.
+    std::map<int, std::string> left;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      left.clear();
+      for (const auto& [fd, what] : OpenDescriptors()) {
+        if (!fds_at_start_.contains(fd)) {
+          left[fd] = what;
+        }
       }
+      if (left.empty()) {
+        break;
+      }
+      usleep(20000);
+    }
+    for (const auto& [fd, what] : left) {
+      ADD_FAILURE() << "descriptor " << fd << " (" << what << ") was left open";
     }
     for (pid_t pid : ChildrenOfThisProcess()) {
-      std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string stat = ReadProcStat(std::to_string(pid));
       if (IsDaemon(pid, stat)) {
         continue;
       }
