@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,30 +11,48 @@
 
 namespace {
 
-// For `mcpgw run`: SIGINT, SIGTERM and SIGHUP are blocked in every thread (this runs before
-// any other thread exists) and taken by one thread with sigwait: the first asks the gateway to
-// stop its servers and return, a second one ends the process at once.
+// For `mcpgw run`: SIGINT, SIGTERM and SIGHUP write their number to a pipe (a handler may run
+// on any thread, and only async-signal-safe calls are allowed in it); one thread reads the
+// pipe: the first signal asks the gateway to stop its servers and return, a second one ends
+// the process at once. (Blocking the signals instead would miss threads that exist before
+// main, such as a sanitizer's.)
+int stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  char c = static_cast<char>(sig);
+  ssize_t ignored = write(stop_pipe[1], &c, 1);
+  (void)ignored;
+}
+
 void HandleStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
+  if (pipe2(stop_pipe, O_CLOEXEC) != 0) {
+    return;  // no clean stop then; the default actions still end the process
+  }
+  std::thread([] {
     int seen = 0;
+    char c = 0;
     while (true) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) {
+      ssize_t n = read(stop_pipe[0], &c, 1);
+      if (n < 0 && errno == EINTR) {
         continue;
+      }
+      if (n <= 0) {
+        return;
       }
       if (++seen == 1) {
         mcpgw::cli::RequestStop();
       } else {
-        _exit(128 + sig);
+        _exit(128 + c);
       }
     }
   }).detach();
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    sigaction(sig, &action, nullptr);
+  }
 }
 
 }  // namespace
