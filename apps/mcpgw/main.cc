@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <thread>
@@ -13,8 +14,8 @@ namespace {
 
 // For `mcpgw run`: SIGINT, SIGTERM and SIGHUP write their number to a pipe (a handler may run
 // on any thread, and only async-signal-safe calls are allowed in it); one thread reads the
-// pipe: the first signal asks the gateway to stop its servers and return, a second one ends
-// the process at once. (Blocking the signals instead would miss threads that exist before
+// pipe: the first signal asks the gateway to stop its servers and return, a second one (more
+// than a second later) ends the process at once. (Blocking the signals instead would miss threads that exist before
 // main, such as a sanitizer's.)
 int stop_pipe[2] = {-1, -1};
 
@@ -31,6 +32,7 @@ void HandleStopSignals() {
   std::thread([] {
     int seen = 0;
     char c = 0;
+    std::chrono::steady_clock::time_point first;
     while (true) {
       ssize_t n = read(stop_pipe[0], &c, 1);
       if (n < 0 && errno == EINTR) {
@@ -39,11 +41,15 @@ void HandleStopSignals() {
       if (n <= 0) {
         return;
       }
+      auto now = std::chrono::steady_clock::now();
       if (++seen == 1) {
+        first = now;
         mcpgw::cli::RequestStop();
-      } else {
+      } else if (now - first > std::chrono::seconds(1)) {
         _exit(128 + c);
       }
+      // A second signal within a second is the same request: `timeout`, `kill -- -PGID` and a
+      // terminal deliver one signal to the process and again to its process group.
     }
   }).detach();
   struct sigaction action {};
