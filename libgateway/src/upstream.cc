@@ -342,15 +342,16 @@ struct Upstream::Impl {
       if (gen != generation || !Apply(Event::kStartFailed, fx)) {
         return;
       }
+      // Both redacted before they are compared: the message may quote the tail already.
+      why = Redacted(why);
       std::string tail = instance != nullptr ? instance->StderrTail(20) : "";
       if (config.redactor != nullptr) {
-        tail = config.redactor->Redact(tail);  // compared with a message redacted already
+        tail = config.redactor->Redact(tail);
       }
       if (!tail.empty() && !absl::StrContains(why.message(), tail)) {
         why = absl::Status(why.code(),
                            absl::StrCat(why.message(), "; the last lines it wrote to stderr:\n", tail));
       }
-      why = Redacted(why);
       TakeDown(fx);
       ++failures;
       BackOff(std::string(why.message()));
