@@ -111,8 +111,8 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
     GatewayServer entry;
     entry.config.name = server.name;
     entry.config.spec = std::move(spec);
-    entry.config.mode =
-        server.settings.mode == RunMode::kPerCall ? RunMode::kOnDemand : server.settings.mode;
+    entry.config.mode = server.settings.mode;
+    entry.config.per_call_concurrency = server.settings.per_call_concurrency;
     entry.config.idle_timeout = server.settings.idle_timeout;
     entry.config.redactor = redactor;
     entry.runtime = runtime;

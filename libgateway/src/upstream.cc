@@ -1,6 +1,7 @@
 #include "mcpgw/gateway/upstream.h"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "mcpgw/base/fmt.h"
+#include "mcpgw/base/status_macros.h"
 #include "mcpgw/mcp/line_transport.h"
 #include "spdlog/spdlog.h"
 
@@ -110,6 +112,14 @@ struct Upstream::Impl {
   // Back-offs in a row: each doubles the delay.
   int backoffs ABSL_GUARDED_BY(mu) = 0;
   std::string last_error ABSL_GUARDED_BY(mu);
+
+  // Per-call mode: the instances made for leases (each an on-demand Upstream of its own) until
+  // they stop, the Acquires waiting for one of them to stop, and the stopped ones (until they
+  // have exited, for WaitStopped). The connect hook is shared by all of them.
+  std::vector<std::shared_ptr<Upstream>> per_call ABSL_GUARDED_BY(mu);
+  std::deque<LeaseCallback> per_call_queue ABSL_GUARDED_BY(mu);
+  std::vector<std::shared_ptr<Upstream>> per_call_retired ABSL_GUARDED_BY(mu);
+  std::shared_ptr<ConnectHook> shared_connect_hook;
 
   // What a transition leaves to do once the lock is released.
   struct Effects {
@@ -316,7 +326,9 @@ struct Upstream::Impl {
       c = client;
       ArmIdleTimer();
     }
-    spdlog::info("upstream {}: ready", config.name);
+    spdlog::log(config.idle_timeout > absl::ZeroDuration() ? spdlog::level::info
+                                                           : spdlog::level::debug,
+                "upstream {}: ready", config.name);
     fx.Run(*this);
     std::shared_ptr<Upstream> up = self.lock();
     for (LeaseCallback& done : ready) {
@@ -467,12 +479,15 @@ struct Upstream::Impl {
         idle_timer != 0) {
       return;
     }
-    idle_timer = clock->RunAfter(config.idle_timeout, [weak = self, gen = generation,
-                                                       seq = ++idle_seq] {
+    idle_timer = clock->RunAfter(config.idle_timeout, IdleCallback());
+  }
+
+  absl::AnyInvocable<void()> IdleCallback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return [weak = self, gen = generation, seq = ++idle_seq] {
       if (std::shared_ptr<Upstream> up = weak.lock()) {
         up->impl_->OnIdle(gen, seq);
       }
-    });
+    };
   }
 
   void OnIdle(uint64_t gen, uint64_t seq) {
@@ -490,15 +505,127 @@ struct Upstream::Impl {
       failures = 0;
       backoffs = 0;
     }
-    spdlog::info("upstream {}: stopped after {} idle", config.name,
-                 absl::FormatDuration(config.idle_timeout));
+    if (config.idle_timeout > absl::ZeroDuration()) {
+      spdlog::info("upstream {}: stopped after {} idle", config.name,
+                   absl::FormatDuration(config.idle_timeout));
+    } else {
+      spdlog::debug("upstream {}: stopped (its call ended)", config.name);
+    }
     fx.Run(*this);
   }
 
   void Release() {
-    absl::MutexLock lock(&mu);
-    --leases;
-    ArmIdleTimer();
+    absl::AnyInvocable<void()> stop_now;
+    {
+      absl::MutexLock lock(&mu);
+      --leases;
+      if (config.idle_timeout <= absl::ZeroDuration() && config.mode != RunMode::kLongLived &&
+          leases == 0 && state == UpstreamState::kReady) {
+        stop_now = IdleCallback();  // no idle time (a per-call instance): stop now
+      } else {
+        ArmIdleTimer();
+      }
+    }
+    if (stop_now) {
+      // On the executor: the last lease often ends on this server's own session thread.
+      executor->Post([fn = std::move(stop_now)]() mutable { fn(); });
+    }
+  }
+
+  // --- Per-call mode ------------------------------------------------------------------------
+
+  // MakeInstance creates the Upstream of one per-call lease: on demand, stopped as soon as its
+  // lease is released.
+  std::shared_ptr<Upstream> MakeInstance() {
+    UpstreamConfig one = config;
+    one.mode = RunMode::kOnDemand;
+    one.idle_timeout = absl::ZeroDuration();
+    std::shared_ptr<Upstream> inst = Upstream::Create(std::move(one), runtime, clock, executor);
+    if (shared_connect_hook != nullptr) {
+      inst->SetConnectHook([hook = shared_connect_hook](mcp::Client& c) { (*hook)(c); });
+    }
+    inst->SetStateHook([weak = self, weak_inst = std::weak_ptr<Upstream>(inst)](UpstreamState s) {
+      std::shared_ptr<Upstream> up = weak.lock();
+      std::shared_ptr<Upstream> i = weak_inst.lock();
+      if (up != nullptr && i != nullptr &&
+          (s == UpstreamState::kStopped || s == UpstreamState::kBackingOff)) {
+        up->impl_->OnInstanceStopped(i, s);
+      }
+    });
+    return inst;
+  }
+
+  void AcquireFresh(LeaseCallback done) {
+    std::shared_ptr<Upstream> inst;
+    {
+      absl::MutexLock lock(&mu);
+      if (shut_down) {
+        inst = nullptr;
+      } else if (per_call.size() >= static_cast<size_t>(std::max(1, config.per_call_concurrency))) {
+        per_call_queue.push_back(std::move(done));  // started when one of the running stops
+        return;
+      } else {
+        inst = MakeInstance();
+        per_call.push_back(inst);
+      }
+    }
+    if (inst == nullptr) {
+      std::move(done)(absl::FailedPreconditionError(
+          absl::StrCat("server \"", config.name, "\" is shut down")));
+      return;
+    }
+    Launch(inst, std::move(done));
+  }
+
+  void Launch(const std::shared_ptr<Upstream>& inst, LeaseCallback done) {
+    inst->Acquire([weak = self, done = std::move(done)](absl::StatusOr<Lease> lease) mutable {
+      if (!lease.ok()) {
+        if (std::shared_ptr<Upstream> up = weak.lock()) {
+          absl::MutexLock lock(&up->impl_->mu);
+          up->impl_->last_error = std::string(lease.status().message());
+        }
+      }
+      std::move(done)(std::move(lease));
+    });
+  }
+
+  // OnInstanceStopped: a per-call instance is done (its lease ended, it crashed, or it failed
+  // to start): its place goes to the next waiting Acquire.
+  void OnInstanceStopped(const std::shared_ptr<Upstream>& inst, UpstreamState s) {
+    std::shared_ptr<Upstream> next;
+    LeaseCallback next_done;
+    std::vector<std::shared_ptr<Upstream>> exited;
+    {
+      absl::MutexLock lock(&mu);
+      auto it = std::find(per_call.begin(), per_call.end(), inst);
+      if (it == per_call.end()) {
+        return;  // already counted
+      }
+      per_call.erase(it);
+      // Instances that have exited are let go (outside the lock: destroying one takes its lock).
+      std::erase_if(per_call_retired, [&exited](const std::shared_ptr<Upstream>& r) {
+        if (!r->WaitStopped(absl::InfinitePast()).ok()) {
+          return false;
+        }
+        exited.push_back(r);
+        return true;
+      });
+      per_call_retired.push_back(inst);
+      if (!shut_down && !per_call_queue.empty()) {
+        next_done = std::move(per_call_queue.front());
+        per_call_queue.pop_front();
+        next = MakeInstance();
+        per_call.push_back(next);
+      }
+    }
+    if (s == UpstreamState::kBackingOff) {
+      // A failed start: nothing retries this instance (the next call makes a new one). Shut
+      // down on the executor: a start may still be inside Runtime::Run.
+      executor->Post([inst] { inst->Shutdown(); });
+    }
+    if (next != nullptr) {
+      Launch(next, std::move(next_done));
+    }
   }
 };
 
@@ -540,10 +667,20 @@ Upstream::Upstream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Upstream::~Upstream() { Shutdown(); }
 
-void Upstream::SetConnectHook(ConnectHook hook) { impl_->connect_hook = std::move(hook); }
+void Upstream::SetConnectHook(ConnectHook hook) {
+  if (impl_->config.mode == RunMode::kPerCall) {
+    impl_->shared_connect_hook = std::make_shared<ConnectHook>(std::move(hook));
+    return;
+  }
+  impl_->connect_hook = std::move(hook);
+}
 void Upstream::SetStateHook(StateHook hook) { impl_->state_hook = std::move(hook); }
 
 void Upstream::Acquire(LeaseCallback done) {
+  if (impl_->config.mode == RunMode::kPerCall) {
+    impl_->AcquireFresh(std::move(done));
+    return;
+  }
   Impl::Effects fx;
   std::shared_ptr<mcp::Client> ready;
   absl::Status refused;
@@ -587,6 +724,9 @@ void Upstream::Acquire(LeaseCallback done) {
 }
 
 void Upstream::Start() {
+  if (impl_->config.mode == RunMode::kPerCall) {
+    return;  // instances are made for calls only
+  }
   Impl::Effects fx;
   {
     absl::MutexLock lock(&impl_->mu);
@@ -599,6 +739,7 @@ void Upstream::Start() {
 
 void Upstream::Shutdown() {
   Impl::Effects fx;
+  std::vector<std::shared_ptr<Upstream>> per_call;
   {
     absl::MutexLock lock(&impl_->mu);
     auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
@@ -616,15 +757,31 @@ void Upstream::Shutdown() {
     fx.fail_with = absl::FailedPreconditionError(
         absl::StrCat("server \"", impl_->config.name, "\" was shut down before it was ready"));
     impl_->mu.Await(absl::Condition(&idle));
+    per_call = std::move(impl_->per_call);
+    for (LeaseCallback& done : impl_->per_call_queue) {
+      fx.fail.push_back(std::move(done));
+    }
+    impl_->per_call_queue.clear();
+    impl_->per_call_retired.insert(impl_->per_call_retired.end(), per_call.begin(),
+                                   per_call.end());
   }
   fx.Run(*impl_);
+  for (const auto& inst : per_call) {
+    inst->Shutdown();
+  }
 }
 
 absl::Status Upstream::WaitStopped(absl::Time deadline) {
   std::vector<std::shared_ptr<container::Instance>> retired;
+  std::vector<std::shared_ptr<Upstream>> per_call;
   {
     absl::MutexLock lock(&impl_->mu);
     retired = impl_->retired;
+    per_call = impl_->per_call_retired;
+    per_call.insert(per_call.end(), impl_->per_call.begin(), impl_->per_call.end());
+  }
+  for (const auto& inst : per_call) {
+    MCPGW_RETURN_IF_ERROR(inst->WaitStopped(deadline));
   }
   for (const auto& inst : retired) {
     absl::StatusOr<container::ExitStatus> ended =
@@ -639,8 +796,13 @@ absl::Status Upstream::WaitStopped(absl::Time deadline) {
 
 const std::string& Upstream::name() const { return impl_->config.name; }
 
+RunMode Upstream::mode() const { return impl_->config.mode; }
+
 UpstreamState Upstream::state() const {
   absl::MutexLock lock(&impl_->mu);
+  if (impl_->config.mode == RunMode::kPerCall) {
+    return impl_->per_call.empty() ? UpstreamState::kStopped : UpstreamState::kReady;
+  }
   return impl_->state;
 }
 

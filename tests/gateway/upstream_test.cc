@@ -4,6 +4,7 @@
 #include "mcpgw/gateway/upstream.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -312,6 +314,84 @@ TEST_F(UpstreamTest, ShutdownFailsWhoeverWaitsAndRefusesLaterNeeds) {
   }
   EXPECT_THAT(Acquire(*up).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(up->state(), UpstreamState::kStopped);
+}
+
+TEST_F(UpstreamTest, PerCallGivesEachLeaseAFreshInstanceAndStopsItOnRelease) {
+  auto up = Make({.name = "fixture", .mode = RunMode::kPerCall, .per_call_concurrency = 2});
+  int connected = 0;
+  absl::Mutex mu;
+  up->SetConnectHook([&](mcp::Client&) {
+    absl::MutexLock lock(&mu);
+    ++connected;
+  });
+  EXPECT_EQ(up->mode(), RunMode::kPerCall);
+  MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease first, Acquire(*up));
+  MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease second, Acquire(*up));
+  EXPECT_NE(first.client(), second.client()) << "each lease has its own instance";
+  EXPECT_EQ(Running(), 2);
+  EXPECT_EQ(up->state(), UpstreamState::kReady);
+  EXPECT_EQ(up->client_if_ready(), nullptr) << "no instance is shared in per-call mode";
+  EXPECT_THAT(Echo(first, "one"), ::mcpgw::testing::IsOkAndHolds("Echo: one"));
+  EXPECT_THAT(Echo(second, "two"), ::mcpgw::testing::IsOkAndHolds("Echo: two"));
+
+  // At the cap, a third Acquire waits until an instance stops.
+  absl::Notification third_done;
+  std::optional<absl::StatusOr<Upstream::Lease>> third;
+  up->Acquire([&](absl::StatusOr<Upstream::Lease> lease) {
+    third = std::move(lease);
+    third_done.Notify();
+  });
+  EXPECT_FALSE(third_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+      << "a third instance started above per_call_concurrency";
+  std::shared_ptr<mcp::Client> first_client = first.client();
+  {
+    Upstream::Lease done = std::move(first);  // released: that instance stops
+  }
+  ASSERT_TRUE(third_done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_THAT(third->status(), IsOk());
+  EXPECT_NE((*third)->client(), first_client);
+  EXPECT_NE((*third)->client(), second.client());
+  EXPECT_THAT(Echo(**third, "three"), ::mcpgw::testing::IsOkAndHolds("Echo: three"));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(connected, 3) << "the connect hook sees every instance";
+  }
+  // Released leases leave nothing running.
+  { Upstream::Lease a = std::move(second); }
+  { Upstream::Lease b = *std::move(*third); }
+  third.reset();
+  absl::Time deadline = absl::Now() + kWait;
+  while (absl::Now() < deadline && Running() > 0) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(Running(), 0);
+  EXPECT_TRUE(WaitForState(*up, UpstreamState::kStopped));
+  EXPECT_THAT(up->WaitStopped(absl::Now() + kWait), IsOk());
+}
+
+TEST_F(UpstreamTest, PerCallStartFailuresFailOnlyTheirOwnCallAndShutdownFailsTheWaiting) {
+  UpstreamConfig config{.name = "broken", .mode = RunMode::kPerCall, .per_call_concurrency = 1};
+  config.spec.command = "mcpgw-no-such-server";
+  auto up = Make(std::move(config));
+  EXPECT_THAT(Acquire(*up).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("'mcpgw-no-such-server' not found")));
+  // Not backing off as a whole: the next call tries a fresh instance again.
+  EXPECT_THAT(Acquire(*up).status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("'mcpgw-no-such-server' not found")));
+  EXPECT_THAT(up->last_error(), HasSubstr("'mcpgw-no-such-server' not found"));
+
+  auto ok = Make({.name = "fixture", .mode = RunMode::kPerCall, .per_call_concurrency = 1});
+  MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease held, Acquire(*ok));
+  absl::Notification waiting_done;
+  absl::Status waiting_status;
+  ok->Acquire([&](absl::StatusOr<Upstream::Lease> lease) {
+    waiting_status = lease.status();
+    waiting_done.Notify();
+  });
+  ok->Shutdown();
+  ASSERT_TRUE(waiting_done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_THAT(waiting_status, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Acquire(*ok).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_F(UpstreamTest, TheConnectHookSeesEachNewClientFirst) {

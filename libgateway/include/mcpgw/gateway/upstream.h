@@ -24,6 +24,11 @@
 // status and stderr tail) and when the next attempt may start. A crash fails the calls in
 // flight at once: the Client's session closes and answers every pending request with
 // Unavailable.
+//
+// Per-call mode: every Acquire gets a fresh instance of its own (an on-demand Upstream with
+// no idle time, made for that lease), stopped as soon as the lease is released. At most
+// `per_call_concurrency` instances run at once; further Acquires wait in order for one to
+// stop. A start failure fails only the Acquire it was made for; last_error() keeps it.
 #pragma once
 
 #include <memory>
@@ -49,8 +54,9 @@ struct UpstreamConfig {
   // The server's name in the profile: in errors, logs and the instance's labels.
   std::string name;
   container::RunSpec spec;
-  // kPerCall is not run by Upstream (see Gateway); it is treated as kOnDemand here.
   RunMode mode = RunMode::kOnDemand;
+  // Per-call: the most instances running at once.
+  int per_call_concurrency = 4;
   // On-demand: stop after this long without a lease.
   absl::Duration idle_timeout = absl::Minutes(5);
   // From the start of Run to the initialize answer.
@@ -133,10 +139,13 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   absl::Status WaitStopped(absl::Time deadline);
 
   const std::string& name() const;
+  RunMode mode() const;
+  // Per-call: kReady while an instance runs, else kStopped.
   UpstreamState state() const;
   // The last start failure or crash, empty when none.
   std::string last_error() const;
   // The connected client when ready, else nullptr (for listings that must not start it).
+  // Always nullptr in per-call mode (no instance is shared).
   std::shared_ptr<mcp::Client> client_if_ready() const;
 
  private:
