@@ -794,6 +794,54 @@ absl::Status AddOwnTools(Server& server, int extra_tools) {
   return absl::OkStatus();
 }
 
+// AddInstanceItems: see FixtureOptions::instance.
+absl::Status AddInstanceItems(Server& server, const std::string& instance) {
+  constexpr const char* kUri = "test://instance";
+  Resource r;
+  r.uri = kUri;
+  r.name = "Instance";
+  r.description = "The name this fixture was started with (--instance)";
+  r.mime_type = "text/plain";
+  MCPGW_RETURN_IF_ERROR(server.AddResource(
+      std::move(r), [instance](const std::string& uri, const std::map<std::string, std::string>&,
+                               RequestContext, Reply<ReadResourceResult> reply) {
+        ResourceContents c;
+        c.uri = uri;
+        c.mime_type = "text/plain";
+        c.text = instance;
+        ReadResourceResult result;
+        result.contents.push_back(std::move(c));
+        std::move(reply)(std::move(result));
+      }));
+  {
+    MCPGW_ASSIGN_OR_RETURN(
+        Tool tool, MakeTool("instance_links",
+                            "A resource link to test://instance and the resource embedded",
+                            kNoArguments));
+    MCPGW_RETURN_IF_ERROR(server.AddSyncTool(
+        std::move(tool),
+        [instance](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
+          CallToolResult result;
+          mcp::ResourceLink link;
+          link.uri = kUri;
+          link.name = "Instance";
+          result.content.emplace_back(std::move(link));
+          result.content.emplace_back(EmbeddedText(kUri, "text/plain", instance));
+          return result;
+        }));
+  }
+  MCPGW_ASSIGN_OR_RETURN(
+      Tool tool, MakeTool("touch", "Sends notifications/resources/updated for `uri`",
+                          R"({"type":"object","properties":{"uri":{"type":"string"}},
+                              "required":["uri"]})"));
+  return server.AddSyncTool(
+      std::move(tool), [&server](const Json& args, RequestContext&) -> absl::StatusOr<CallToolResult> {
+        std::string uri = StringArg(args, "uri").value_or("");
+        server.NotifyResourceUpdated(uri);
+        return mcp::TextResult(absl::StrCat("touched ", uri));
+      });
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<mcp::Server>> CreateFixtureServer(const FixtureOptions& options) {
@@ -812,6 +860,9 @@ absl::StatusOr<std::shared_ptr<mcp::Server>> CreateFixtureServer(const FixtureOp
   MCPGW_RETURN_IF_ERROR(AddOwnTools(*server, options.extra_tools));
   MCPGW_RETURN_IF_ERROR(AddConformanceResources(*server));
   MCPGW_RETURN_IF_ERROR(AddConformancePrompts(*server));
+  if (!options.instance.empty()) {
+    MCPGW_RETURN_IF_ERROR(AddInstanceItems(*server, options.instance));
+  }
   return server;
 }
 

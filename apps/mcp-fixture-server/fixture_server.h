@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "mcpgw/mcp/server.h"
@@ -34,6 +35,10 @@ struct FixtureOptions {
   // Registers tools extra_0 … extra_{N-1}, each echoing its arguments (benchmarks with many
   // tools).
   int extra_tools = 0;
+  // When set (gateway tests of clashing URIs): a resource test://instance whose text is this
+  // name, a tool `instance_links` returning a resource link to it and the resource embedded,
+  // and a tool `touch` that sends notifications/resources/updated for its `uri` argument.
+  std::string instance;
 };
 
 // CreateFixtureServer builds the fixture with every registration made. Returns

@@ -49,6 +49,10 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
                         "register N more tools extra_0 … extra_{N-1}, each "
                         "echoing its arguments",
                         cxxopts::value<int>()->default_value("0"), "N")(
+      "instance",
+      "add test://instance (whose text is NAME) and the tools instance_links and touch "
+      "(gateway tests of clashing URIs)",
+      cxxopts::value<std::string>()->default_value(""), "NAME")(
       "log-level", "stderr log level: debug, info or warn",
       cxxopts::value<std::string>()->default_value("warn"), "LEVEL")("h,help", "show this help");
   Flags flags;
@@ -64,6 +68,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       return flags;
     }
     flags.fixture.extra_tools = args["extra-tools"].as<int>();
+    flags.fixture.instance = args["instance"].as<std::string>();
     std::string level = args["log-level"].as<std::string>();
     if (level == "debug") {
       flags.log_level = spdlog::level::debug;

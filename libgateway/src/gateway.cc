@@ -8,9 +8,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "mcpgw/base/fmt.h"
+#include "mcpgw/mcp/down_level.h"
 #include "mcpgw/mcp/json_bind.h"
 #include "mcpgw/mcp/session.h"
 #include "mcpgw/mcp/uri_template.h"
@@ -55,6 +57,87 @@ std::string StringMember(const JsonValue& v, const char* key) {
                                                      : "";
 }
 
+// A URI that two servers share is exposed as "mcpgw://<server>/<uri>" for each of them, and
+// so are the URIs their templates make; the original follows the server's name as it is.
+constexpr absl::string_view kUriPrefix = "mcpgw://";
+
+std::string PrefixedUri(absl::string_view server, absl::string_view uri) {
+  return absl::StrCat(kUriPrefix, server, "/", uri);
+}
+
+// A URI template as a server lists it, and how the gateway exposes it.
+struct TemplateRoute {
+  mcp::UriTemplate original;
+  size_t server = 0;
+  bool prefixed = false;
+};
+
+// Bound on the URIs remembered from resource links (URIs no listing names).
+constexpr size_t kMaxLinkRoutes = 4096;
+
+// VisitUris calls `f` on every resource URI string in a result of `method` as a server sent
+// it: resource links and embedded resources in tool results and prompt messages, the
+// contents of resources/read. `V` is JsonValue or const JsonValue.
+template <typename V, typename F>
+void VisitUris(absl::string_view method, V& result, F&& f) {
+  auto block = [&f](V& b) {
+    if (!b.IsObject()) {
+      return;
+    }
+    auto type = b.FindMember("type");
+    if (type == b.MemberEnd() || !type->value.IsString()) {
+      return;
+    }
+    absl::string_view t = mcp::AsStringView(type->value);
+    V* holder = &b;
+    if (t == "resource") {
+      auto r = b.FindMember("resource");
+      holder = r != b.MemberEnd() && r->value.IsObject() ? &r->value : nullptr;
+    } else if (t != "resource_link") {
+      holder = nullptr;
+    }
+    if (holder != nullptr) {
+      auto uri = holder->FindMember("uri");
+      if (uri != holder->MemberEnd() && uri->value.IsString()) {
+        f(uri->value);
+      }
+    }
+  };
+  if (!result.IsObject()) {
+    return;
+  }
+  if (method == mcp::method::kToolsCall) {
+    auto content = result.FindMember("content");
+    if (content != result.MemberEnd() && content->value.IsArray()) {
+      for (V& b : content->value.GetArray()) {
+        block(b);
+      }
+    }
+  } else if (method == mcp::method::kPromptsGet) {
+    auto messages = result.FindMember("messages");
+    if (messages != result.MemberEnd() && messages->value.IsArray()) {
+      for (V& m : messages->value.GetArray()) {
+        if (m.IsObject()) {
+          auto content = m.FindMember("content");
+          if (content != m.MemberEnd()) {
+            block(content->value);
+          }
+        }
+      }
+    }
+  } else if (method == mcp::method::kResourcesRead) {
+    auto contents = result.FindMember("contents");
+    if (contents != result.MemberEnd() && contents->value.IsArray()) {
+      for (V& c : contents->value.GetArray()) {
+        auto uri = c.IsObject() ? c.FindMember("uri") : c.MemberEnd();
+        if (c.IsObject() && uri != c.MemberEnd() && uri->value.IsString()) {
+          f(uri->value);
+        }
+      }
+    }
+  }
+}
+
 absl::Status ErrorStatus(const mcp::ErrorObject& e) {
   return absl::UnavailableError(absl::StrCat(e.message, " (", e.code, ")"));
 }
@@ -77,7 +160,15 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::vector<std::array<std::optional<ItemList>, kKinds>> last_seen ABSL_GUARDED_BY(mu);
   // Exposed tool/prompt name → route, resource URI → route; rebuilt by each listing.
   absl::flat_hash_map<std::string, Route> routes[kKinds] ABSL_GUARDED_BY(mu);
-  std::vector<std::pair<mcp::UriTemplate, size_t>> templates ABSL_GUARDED_BY(mu);
+  // Resource templates: by their exposed text (completion refs name them), and in listing
+  // order for matching URIs.
+  std::vector<TemplateRoute> templates ABSL_GUARDED_BY(mu);
+  // Per server: the listed URIs it owns under a prefixed name (they clash with another's).
+  std::vector<absl::flat_hash_set<std::string>> prefixed_uris ABSL_GUARDED_BY(mu);
+  // URIs that only a resource link named (no listing, no template): where they came from.
+  absl::flat_hash_map<std::string, size_t> link_routes ABSL_GUARDED_BY(mu);
+  // The client's protocol revision: what it is sent is down-levelled to it.
+  mcp::ProtocolVersion client_version ABSL_GUARDED_BY(mu) = mcp::kLatestProtocolVersion;
 
   std::shared_ptr<mcp::Session> Downstream() const {
     absl::MutexLock lock(&mu);
@@ -118,6 +209,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         mcp::ResourcesCapability{.subscribe = true, .list_changed = true, .extra = {}};
     result.capabilities.logging = Json::Object();
     result.capabilities.completions = Json::Object();
+    {
+      absl::MutexLock lock(&mu);
+      client_version = version;
+    }
     CreateUpstreams(init->capabilities, version);
     if (std::shared_ptr<mcp::Session> down = request.session()) {
       down->SetProtocolVersion(version);
@@ -164,6 +259,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         upstreams = made;
         cache.assign(servers.size(), {});
         last_seen.assign(servers.size(), {});
+        prefixed_uris.assign(servers.size(), {});
       }
     }
     if (late) {
@@ -251,10 +347,18 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
                                                          logger));
       self->Notify(mcp::method::kMessage, std::move(params));
     });
-    up.SetNotificationHandler(mcp::method::kResourcesUpdated, [weak](const Message& m) {
-      if (auto self = weak.lock(); self != nullptr && m.params() != nullptr) {
-        self->Notify(mcp::method::kResourcesUpdated, Json::Copy(*m.params()));
+    up.SetNotificationHandler(mcp::method::kResourcesUpdated, [weak, server](const Message& m) {
+      auto self = weak.lock();
+      if (self == nullptr || m.params() == nullptr) {
+        return;
       }
+      // Under the URI the client knows (kept apart from another server's same URI).
+      Json params = Json::Copy(*m.params());
+      std::string uri = StringMember(params.value(), "uri");
+      if (!uri.empty()) {
+        params.Set("uri", self->ExposeUri(server, uri));
+      }
+      self->Notify(mcp::method::kResourcesUpdated, std::move(params));
     });
   }
 
@@ -477,20 +581,28 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   Json Merge(Kind kind, const std::vector<std::optional<ItemList>>& lists) {
     Json out = Json::Array();
     absl::flat_hash_map<std::string, Route> new_routes;
-    std::vector<std::pair<mcp::UriTemplate, size_t>> new_templates;
-    // How many servers offer each name (allowed items only).
+    std::vector<TemplateRoute> new_templates;
+    std::vector<absl::flat_hash_set<std::string>> new_prefixed(servers.size());
+    mcp::ProtocolVersion version;
+    {
+      absl::MutexLock lock(&mu);
+      version = client_version;
+    }
+    // How many servers offer each name or URI (allowed items only).
     absl::flat_hash_map<std::string, int> count;
     for (size_t s = 0; s < lists.size(); ++s) {
       if (!lists[s].has_value()) {
         continue;
       }
+      absl::flat_hash_set<std::string> own;  // a server listing one twice is no clash
       for (const Json& item : *lists[s]) {
         std::string key = StringMember(item.value(), kKeyMember[kind]);
-        if (!key.empty() && (kind != kTools || Allowed(s, key))) {
+        if (!key.empty() && (kind != kTools || Allowed(s, key)) && own.insert(key).second) {
           ++count[key];
         }
       }
     }
+    bool names = kind == kTools || kind == kPrompts;
     for (size_t s = 0; s < lists.size(); ++s) {
       if (!lists[s].has_value()) {
         continue;
@@ -501,36 +613,44 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         if (key.empty() || (kind == kTools && !Allowed(s, key))) {
           continue;
         }
+        // Names: by the naming policy. URIs: kept apart only when two servers share one
+        // (a URI is an address a client may know, so it is not changed otherwise).
+        bool prefix = options.naming != NamingPolicy::kNever &&
+                      (count[key] > 1 ||
+                       (names && options.naming == NamingPolicy::kAlwaysPrefix));
         std::string exposed = key;
-        if (kind == kTools || kind == kPrompts) {
-          bool prefix = options.naming == NamingPolicy::kAlwaysPrefix ||
-                        (options.naming == NamingPolicy::kPrefixOnConflict && count[key] > 1);
-          if (prefix) {
-            absl::StatusOr<std::string> name = PrefixedName(SanitizeServerName(server), key);
-            if (!name.ok()) {
-              spdlog::warn("{} {} of server {} is hidden: {}", kListMember[kind], key, server,
-                           name.status().message());
-              continue;
-            }
-            exposed = *name;
+        if (prefix && names) {
+          absl::StatusOr<std::string> name = PrefixedName(SanitizeServerName(server), key);
+          if (!name.ok()) {
+            spdlog::warn("{} {} of server {} is hidden: {}", kListMember[kind], key, server,
+                         name.status().message());
+            continue;
           }
+          exposed = *name;
+        } else if (prefix) {
+          exposed = PrefixedUri(server, key);
         }
-        if (kind == kTemplates) {
-          absl::StatusOr<mcp::UriTemplate> t = mcp::UriTemplate::Parse(key);
-          if (t.ok()) {
-            new_templates.emplace_back(*std::move(t), s);
-          }
-        } else if (new_routes.contains(exposed)) {
+        if (new_routes.contains(exposed)) {
           spdlog::warn("{} {} of server {} is hidden: server {} has one of the same name",
                        kListMember[kind], key, server,
                        servers[new_routes[exposed].server].config.name);
           continue;
-        } else {
-          new_routes[exposed] = Route{.server = s, .original = key};
+        }
+        new_routes[exposed] = Route{.server = s, .original = key};
+        if (kind == kTemplates) {
+          absl::StatusOr<mcp::UriTemplate> t = mcp::UriTemplate::Parse(key);
+          if (t.ok()) {
+            new_templates.push_back({.original = *std::move(t), .server = s, .prefixed = prefix});
+          }
+        } else if (kind == kResources && prefix) {
+          new_prefixed[s].insert(key);
         }
         Json copy = item;
         if (exposed != key) {
           copy.Set(kKeyMember[kind], exposed);
+        }
+        if (version != mcp::kLatestProtocolVersion) {
+          mcp::DownLevelItem(copy.mutable_value(), version);
         }
         out.mutable_value().PushBack(JsonValue(copy.mutable_value(), out.allocator()),
                                      out.allocator());
@@ -539,10 +659,133 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     absl::MutexLock lock(&mu);
     if (kind == kTemplates) {
       templates = std::move(new_templates);
-    } else {
-      routes[kind] = std::move(new_routes);
+    } else if (kind == kResources) {
+      prefixed_uris = std::move(new_prefixed);
     }
+    routes[kind] = std::move(new_routes);
     return out;
+  }
+
+  // FindRoute finds where an exposed name or URI goes without listing: the last listing's
+  // routes; for URIs also "mcpgw://<server>/<uri>", the servers' templates (unprefixed ones;
+  // the prefixed are reached by the prefix) and URIs seen in resource links.
+  std::optional<Route> FindRoute(Kind kind, const std::string& key) {
+    std::vector<TemplateRoute> candidates;
+    {
+      absl::MutexLock lock(&mu);
+      auto it = routes[kind].find(key);
+      if (it != routes[kind].end()) {
+        return it->second;
+      }
+      if (kind != kResources) {
+        return std::nullopt;
+      }
+      if (auto t = routes[kTemplates].find(key); t != routes[kTemplates].end()) {
+        return t->second;  // a template itself (completion/complete's ref/resource)
+      }
+      candidates = templates;  // matched outside the lock
+    }
+    if (absl::StartsWith(key, kUriPrefix)) {
+      absl::string_view rest = absl::string_view(key).substr(kUriPrefix.size());
+      size_t slash = rest.find('/');
+      if (slash != absl::string_view::npos) {
+        absl::string_view name = rest.substr(0, slash);
+        for (size_t s = 0; s < servers.size(); ++s) {
+          if (servers[s].config.name == name) {
+            return Route{.server = s, .original = std::string(rest.substr(slash + 1))};
+          }
+        }
+      }
+    }
+    for (const TemplateRoute& t : candidates) {
+      if (!t.prefixed && t.original.Match(key)) {
+        return Route{.server = t.server, .original = key};
+      }
+    }
+    absl::MutexLock lock(&mu);
+    if (auto it = link_routes.find(key); it != link_routes.end()) {
+      return Route{.server = it->second, .original = key};
+    }
+    return std::nullopt;
+  }
+
+  // ExposeUri is the URI the client knows for server `s`'s `uri`: prefixed when the last
+  // listings gave it (or the template that makes it) to another server too, or when another
+  // server owns it; the URI itself otherwise.
+  std::string ExposeUri(size_t s, const std::string& uri) {
+    std::vector<TemplateRoute> candidates;
+    {
+      absl::MutexLock lock(&mu);
+      if (auto it = routes[kResources].find(uri); it != routes[kResources].end()) {
+        return it->second.server == s && it->second.original == uri
+                   ? uri
+                   : PrefixedUri(servers[s].config.name, uri);
+      }
+      if (s < prefixed_uris.size() && prefixed_uris[s].contains(uri)) {
+        return PrefixedUri(servers[s].config.name, uri);
+      }
+      candidates = templates;
+    }
+    // A URI no listing names: the first template that makes it decides.
+    for (const TemplateRoute& t : candidates) {
+      if (t.original.Match(uri)) {
+        return t.server == s && !t.prefixed ? uri : PrefixedUri(servers[s].config.name, uri);
+      }
+    }
+    absl::MutexLock lock(&mu);
+    auto [it, added] = link_routes.try_emplace(uri, s);
+    if (!added && it->second != s) {
+      return PrefixedUri(servers[s].config.name, uri);  // another server's link named it first
+    }
+    if (added && link_routes.size() > kMaxLinkRoutes) {
+      link_routes.clear();  // bounded: old links are forgotten, not the gateway's memory
+      link_routes.emplace(uri, s);
+    }
+    return uri;
+  }
+
+  // Relay answers the client with a server's answer to `method`: resource URIs in it are
+  // exposed as the client knows them, and a tool result is down-levelled to the client's
+  // revision. Passed on as it is when nothing changes.
+  void Relay(size_t server, absl::string_view method, IncomingRequest& held,
+             absl::StatusOr<Message> answer) {
+    if (!answer.ok()) {
+      held.Respond(answer.status());
+      return;
+    }
+    const JsonValue* result = answer->kind() == mcp::MessageKind::kResponse ? answer->result()
+                                                                            : nullptr;
+    if (result == nullptr) {
+      held.RespondWith(*std::move(answer));
+      return;
+    }
+    mcp::ProtocolVersion version;
+    {
+      absl::MutexLock lock(&mu);
+      version = client_version;
+    }
+    bool down_level = method == mcp::method::kToolsCall && version != mcp::kLatestProtocolVersion;
+    bool rename = false;
+    VisitUris(method, *result, [&](const JsonValue& uri) {
+      rename = rename || ExposeUri(server, std::string(mcp::AsStringView(uri))) !=
+                             mcp::AsStringView(uri);
+    });
+    if (!rename && !down_level) {
+      held.RespondWith(*std::move(answer));
+      return;
+    }
+    Json copy = Json::Copy(*result);
+    if (rename) {
+      VisitUris(method, copy.mutable_value(), [&](JsonValue& uri) {
+        std::string exposed = ExposeUri(server, std::string(mcp::AsStringView(uri)));
+        uri.SetString(exposed.data(), static_cast<rapidjson::SizeType>(exposed.size()),
+                      copy.allocator());
+      });
+    }
+    if (down_level) {
+      mcp::DownLevelToolResult(copy, version);
+    }
+    held.Respond(std::move(copy));
   }
 
   void OnList(Kind kind, IncomingRequest request) {
@@ -567,26 +810,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   // client may call without listing) and looks again.
   void Lookup(Kind kind, std::string key,
               absl::AnyInvocable<void(std::optional<Route>) &&> done) {
-    auto find = [this, kind, &key]() -> std::optional<Route> {
-      std::vector<std::pair<mcp::UriTemplate, size_t>> candidates;
-      {
-        absl::MutexLock lock(&mu);
-        auto it = routes[kind].find(key);
-        if (it != routes[kind].end()) {
-          return it->second;
-        }
-        if (kind == kResources) {
-          candidates = templates;  // matched outside the lock
-        }
-      }
-      for (const auto& [t, s] : candidates) {
-        if (t.Match(key)) {
-          return Route{.server = s, .original = key};
-        }
-      }
-      return std::nullopt;
-    };
-    if (std::optional<Route> r = find()) {
+    if (std::optional<Route> r = FindRoute(kind, key)) {
       std::move(done)(r);
       return;
     }
@@ -600,15 +824,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
       self->Merge(kind, lists);
       if (kind != kResources) {
-        std::optional<Route> r;
-        {
-          absl::MutexLock lock(&self->mu);
-          auto it = self->routes[kind].find(key);
-          if (it != self->routes[kind].end()) {
-            r = it->second;
-          }
-        }
-        std::move(done)(r);
+        std::move(done)(self->FindRoute(kind, key));
         return;
       }
       // Resources: the URI list, then the templates.
@@ -620,23 +836,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
           return;
         }
         me->Merge(kTemplates, tlists);
-        std::optional<Route> r;
-        std::vector<std::pair<mcp::UriTemplate, size_t>> candidates;
-        {
-          absl::MutexLock lock(&me->mu);
-          auto it = me->routes[kResources].find(key);
-          if (it != me->routes[kResources].end()) {
-            r = it->second;
-          } else {
-            candidates = me->templates;  // matched outside the lock
-          }
-        }
-        for (const auto& [t, s] : candidates) {
-          if (!r.has_value() && t.Match(key)) {
-            r = Route{.server = s, .original = key};
-          }
-        }
-        std::move(done)(r);
+        std::move(done)(me->FindRoute(kResources, key));
       });
     };
     Gather(kind, std::move(relist));
@@ -659,6 +859,19 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       auto self = weak.lock();
       if (self == nullptr) {
         held->Respond(absl::UnavailableError("the gateway is shutting down"));
+        return;
+      }
+      if (route.has_value() && held->method() == mcp::method::kResourcesSubscribe &&
+          self->servers[route->server].config.mode == RunMode::kPerCall) {
+        const std::string& name = self->servers[route->server].config.name;
+        held->RespondError(
+            {.code = mcp::error_code::kInvalidParams,
+             .message = absl::StrCat(
+                 "cannot subscribe to '", key, "': server '", name,
+                 "' runs a fresh instance for every call (mode per-call), so nothing would "
+                 "watch the resource; give it mode on-demand or long-lived in the profile to "
+                 "subscribe"),
+             .data = Json()});
         return;
       }
       if (!route.has_value()) {
@@ -699,7 +912,8 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     }
     std::string method(held->method());
     std::weak_ptr<Impl> weak = weak_from_this();
-    up->Acquire([weak, held, method, params = std::move(params),
+    size_t server = route.server;
+    up->Acquire([weak, held, method, server, params = std::move(params),
                  token = std::move(token)](absl::StatusOr<Upstream::Lease> lease) mutable {
       if (!lease.ok()) {
         held->Respond(lease.status());
@@ -724,11 +938,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       mcp::Session& session = (*lease_ptr)->session();
       mcp::RequestId id = session.SendRequest(
           method, std::move(params), std::move(request_options),
-          [held, lease_ptr](absl::StatusOr<Message> answer) {
-            if (answer.ok()) {
-              held->RespondWith(*std::move(answer));
+          [weak, server, method, held, lease_ptr](absl::StatusOr<Message> answer) {
+            if (auto self = weak.lock()) {
+              self->Relay(server, method, *held, std::move(answer));
             } else {
-              held->Respond(answer.status());
+              held->Respond(absl::UnavailableError("the gateway is shutting down"));
             }
           });
       std::weak_ptr<mcp::Client> client = lease_ptr->client();

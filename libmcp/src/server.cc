@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "mcpgw/base/fmt.h"
+#include "mcpgw/mcp/down_level.h"
 #include "mcpgw/mcp/json_schema.h"
 #include "mcpgw/mcp/uri_template.h"
 
@@ -101,64 +102,6 @@ absl::StatusOr<size_t> CursorOffset(const std::optional<std::string>& cursor) {
                                       "': pass back a nextCursor from an earlier list result"));
   }
   return offset;
-}
-
-// Removes from a listed tool, prompt, resource or template the members the client's revision
-// does not know.
-void DownLevelItem(JsonValue& item, ProtocolVersion v) {
-  if (!Supports(v, Feature::kIcons)) {
-    item.RemoveMember("icons");
-    item.RemoveMember("execution");
-  }
-  if (!Supports(v, Feature::kTitles)) {
-    item.RemoveMember("title");
-  }
-  if (!Supports(v, Feature::kStructuredContent)) {
-    item.RemoveMember("outputSchema");
-  }
-  if (!Supports(v, Feature::kToolAnnotations)) {
-    item.RemoveMember("annotations");
-  }
-}
-
-// Rewrites a tool result for an older client: no structuredContent before 2025-06-18, and
-// content blocks of a type its revision lacks become text describing them.
-void DownLevelToolResult(Json& result, ProtocolVersion v) {
-  JsonValue& r = result.mutable_value();
-  if (!r.IsObject()) {
-    return;
-  }
-  if (!Supports(v, Feature::kStructuredContent)) {
-    r.RemoveMember("structuredContent");
-  }
-  JsonValue* content = FindMember(r, "content");
-  if (content == nullptr || !content->IsArray()) {
-    return;
-  }
-  JsonAllocator& alloc = result.allocator();
-  for (JsonValue& block : content->GetArray()) {
-    const JsonValue* type = FindMember(block, "type");
-    if (type == nullptr || !type->IsString()) {
-      continue;
-    }
-    absl::string_view t = AsStringView(*type);
-    std::string text;
-    if (t == "resource_link" && !Supports(v, Feature::kResourceLinks)) {
-      const JsonValue* uri = FindMember(block, "uri");
-      text = absl::StrCat("Resource: ", uri != nullptr && uri->IsString() ? AsStringView(*uri) : "");
-    } else if (t == "audio" && !Supports(v, Feature::kAudioContent)) {
-      const JsonValue* mime = FindMember(block, "mimeType");
-      text = absl::StrCat("[audio content (", mime != nullptr && mime->IsString()
-                                                   ? AsStringView(*mime)
-                                                   : "unknown type",
-                          ") that this client's protocol version cannot carry]");
-    } else {
-      continue;
-    }
-    block.SetObject();
-    block.AddMember("type", "text", alloc);
-    block.AddMember("text", JsonString(text, alloc), alloc);
-  }
 }
 
 // Lists entries [offset, offset + page) as `member` of a result object.

@@ -80,10 +80,11 @@ class GatewayTest : public ::testing::Test {
     return n;
   }
 
-  GatewayServer Fixture(std::string name) {
+  GatewayServer Fixture(std::string name, std::vector<std::string> args = {}) {
     GatewayServer s;
     s.config.name = std::move(name);
     s.config.spec.command = MCPGW_FIXTURE_SERVER;
+    s.config.spec.args = std::move(args);
     s.runtime = runtime_.get();
     return s;
   }
@@ -278,6 +279,114 @@ TEST_F(GatewayTest, RoutesPromptsResourcesAndTemplates) {
       StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown resource 'nowhere://x'")));
 }
 
+// Two fixtures started with --instance a / b list the same URIs and template: each is exposed
+// as mcpgw://<server>/<uri>, and the same name is used in listings, reads, resource links,
+// embedded resources and resources/updated.
+TEST_F(GatewayTest, ClashingUrisAreKeptApartInListingsLinksEmbeddedResourcesAndUpdates) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Fixture("a", {"--instance", "a"}));
+  servers.push_back(Fixture("b", {"--instance", "b"}));
+  Connect(std::move(servers));
+  absl::Mutex mu;
+  std::vector<std::string> updated;
+  client_->OnResourceUpdated([&](const std::string& uri) {
+    absl::MutexLock lock(&mu);
+    updated.push_back(uri);
+  });
+
+  absl::StatusOr<std::vector<mcp::Resource>> resources = AwaitResult<std::vector<mcp::Resource>>(
+      [&](auto done) { client_->ListResources(std::move(done)); }, kWait);
+  ASSERT_THAT(resources.status(), IsOk());
+  std::vector<std::string> uris;
+  for (const auto& r : *resources) {
+    uris.push_back(r.uri);
+  }
+  EXPECT_THAT(uris, Contains("mcpgw://a/test://instance"));
+  EXPECT_THAT(uris, Contains("mcpgw://b/test://instance"));
+  EXPECT_THAT(uris, Contains("mcpgw://b/test://static-text"));
+  EXPECT_THAT(uris, Not(Contains("test://instance")));
+  absl::StatusOr<std::vector<mcp::ResourceTemplate>> templates =
+      AwaitResult<std::vector<mcp::ResourceTemplate>>(
+          [&](auto done) { client_->ListResourceTemplates(std::move(done)); }, kWait);
+  ASSERT_THAT(templates.status(), IsOk());
+  ASSERT_EQ(templates->size(), 2u);
+  EXPECT_THAT(*templates, Contains(::testing::Field(&mcp::ResourceTemplate::uri_template,
+                                                    "mcpgw://a/test://template/{id}/data")));
+
+  // Each name reads from its own server, and the contents carry the name the client used.
+  for (const std::string server : {"a", "b"}) {
+    std::string uri = absl::StrCat("mcpgw://", server, "/test://instance");
+    absl::StatusOr<mcp::ReadResourceResult> read = AwaitResult<mcp::ReadResourceResult>(
+        [&](auto done) { client_->ReadResource(uri, std::move(done)); }, kWait);
+    ASSERT_THAT(read.status(), IsOk());
+    ASSERT_EQ(read->contents.size(), 1u);
+    EXPECT_EQ(read->contents[0].uri, uri);
+    EXPECT_EQ(read->contents[0].text, server);
+    std::string made = absl::StrCat("mcpgw://", server, "/test://template/7/data");
+    read = AwaitResult<mcp::ReadResourceResult>(
+        [&](auto done) { client_->ReadResource(made, std::move(done)); }, kWait);
+    ASSERT_THAT(read.status(), IsOk());
+    EXPECT_EQ(read->contents[0].uri, made);
+
+    // A link and an embedded resource in a tool result name the same URI.
+    absl::StatusOr<mcp::CallToolResult> links =
+        Call(absl::StrCat(server, "__instance_links"), "{}");
+    ASSERT_THAT(links.status(), IsOk());
+    ASSERT_EQ(links->content.size(), 2u);
+    const auto* link = std::get_if<mcp::ResourceLink>(&links->content[0]);
+    ASSERT_NE(link, nullptr);
+    EXPECT_EQ(link->uri, uri);
+    const auto* embedded = std::get_if<mcp::EmbeddedResource>(&links->content[1]);
+    ASSERT_NE(embedded, nullptr);
+    EXPECT_EQ(embedded->resource.uri, uri);
+    EXPECT_EQ(embedded->resource.text, server);
+  }
+
+  // Subscribed through b's name: b's update arrives under b's name only.
+  ASSERT_THAT(AwaitResult<mcp::EmptyResult>(
+                  [&](auto done) { client_->Subscribe("mcpgw://b/test://instance", std::move(done)); },
+                  kWait)
+                  .status(),
+              IsOk());
+  ASSERT_THAT(Call("b__touch", R"({"uri":"test://instance"})").status(), IsOk());
+  absl::Time deadline = absl::Now() + kWait;
+  auto got_update = [&] {
+    absl::MutexLock lock(&mu);
+    return !updated.empty();
+  };
+  while (!got_update() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(updated, ::testing::ElementsAre("mcpgw://b/test://instance"));
+}
+
+TEST_F(GatewayTest, APerCallServerAnswersEachCallAndRefusesSubscriptions) {
+  std::vector<GatewayServer> servers;
+  GatewayServer per_call = Fixture("pc");
+  per_call.config.mode = RunMode::kPerCall;
+  per_call.config.per_call_concurrency = 2;
+  servers.push_back(std::move(per_call));
+  Connect(std::move(servers));
+  EXPECT_THAT(ToolNames(), Contains("echo"));
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<mcp::CallToolResult> r = Call("echo", R"({"message":"hi"})");
+    ASSERT_THAT(r.status(), IsOk());
+    EXPECT_EQ(TextOf(*r), "Echo: hi");
+  }
+  EXPECT_THAT(
+      AwaitResult<mcp::EmptyResult>(
+          [&](auto done) { client_->Subscribe("test://watched-resource", std::move(done)); },
+          kWait)
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("server 'pc' runs a fresh instance for every call"),
+                     HasSubstr("on-demand or long-lived"))));
+  absl::StatusOr<mcp::ReadResourceResult> read = AwaitResult<mcp::ReadResourceResult>(
+      [&](auto done) { client_->ReadResource("test://static-text", std::move(done)); }, kWait);
+  EXPECT_THAT(read.status(), IsOk());
+}
+
 TEST_F(GatewayTest, ForwardsSamplingToTheClientThatCausedIt) {
   sampling_ = true;
   std::vector<GatewayServer> servers;
@@ -333,6 +442,52 @@ TEST_F(GatewayTest, AHostileUriTemplateCannotStallTheGateway) {
                   .status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown resource")));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// A server that answers at 2025-11-25 whatever the client asked (some do), with what only
+// newer revisions know: the gateway down-levels it for a 2024-11-05 client.
+TEST_F(GatewayTest, WhatAnOlderClientCannotReadIsDownLevelled) {
+  GatewayServer s;
+  s.config.name = "newer";
+  s.config.spec.command = "/bin/sh";
+  s.config.spec.args = {"-c", R"(
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p')
+  case "$line" in
+    *'"initialize"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"newer","version":"1"}}}\n' "$id" ;;
+    *'"tools/list"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"tools":[{"name":"t","title":"T","inputSchema":{"type":"object"},"outputSchema":{"type":"object"},"annotations":{"readOnlyHint":true},"icons":[{"src":"https://example.com/i.png"}]}]}}\n' "$id" ;;
+    *'"tools/call"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"resource_link","uri":"test://x","name":"x"},{"type":"audio","data":"AAAA","mimeType":"audio/wav"},{"type":"text","text":"kept"}],"structuredContent":{"a":1}}}\n' "$id" ;;
+  esac
+done)"};
+  s.runtime = runtime_.get();
+  std::vector<GatewayServer> servers;
+  servers.push_back(std::move(s));
+  Connect(std::move(servers), {},
+          mcp::ClientOptions{.protocol_version = mcp::ProtocolVersion::k2024_11_05});
+  absl::StatusOr<mcp::Json> tools = AwaitResult<mcp::Json>(
+      [&](auto done) {
+        client_->Request<mcp::Json>(mcp::method::kToolsList, mcp::Json::Object(), {},
+                                    std::move(done));
+      },
+      kWait);
+  ASSERT_THAT(tools.status(), IsOk());
+  std::string listed = tools->Serialize();
+  EXPECT_THAT(listed, HasSubstr(R"("name":"t")"));
+  for (const char* member : {"title", "outputSchema", "annotations", "icons"}) {
+    EXPECT_THAT(listed, Not(HasSubstr(absl::StrCat("\"", member, "\"")))) << listed;
+  }
+  absl::StatusOr<mcp::Json> called = AwaitResult<mcp::Json>(
+      [&](auto done) {
+        client_->Request<mcp::Json>(mcp::method::kToolsCall,
+                                    mcp::Json::Parse(R"({"name":"t","arguments":{}})").value(),
+                                    {}, std::move(done));
+      },
+      kWait);
+  ASSERT_THAT(called.status(), IsOk());
+  EXPECT_EQ(called->Serialize(),
+            R"({"content":[{"type":"text","text":"Resource: test://x"},)"
+            R"({"type":"text","text":"[audio content (audio/wav) that this client's protocol )"
+            R"(version cannot carry]"},{"type":"text","text":"kept"}]})");
 }
 
 TEST_F(GatewayTest, RefusesBadServerLists) {

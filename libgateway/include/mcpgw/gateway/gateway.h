@@ -21,10 +21,13 @@
 //
 // Naming (tools and prompts): with prefix-on-conflict (the default) a name two servers share
 // is exposed as "<server>__<name>" for both; always-prefix prefixes every name; never keeps
-// the first server's item and hides the later ones with a warning. Resources keep their URIs
-// (a URI two servers share goes to the first); URIs that no listing names are routed by the
-// servers' URI templates. A tool outside a server's allow-list is never listed, and calling
-// it by any name gives -32602 without reaching the server.
+// the first server's item and hides the later ones with a warning. Resources keep their URIs,
+// except that a URI or URI template two servers share is exposed as "mcpgw://<server>/<uri>"
+// for each (with never: the first server's only) — in listings, reads, resource links,
+// embedded resources and resources/updated alike. URIs that no listing names are routed by
+// the servers' URI templates. A tool outside a server's allow-list is never listed, and calling
+// it by any name gives -32602 without reaching the server. What the client is sent is
+// down-levelled to its protocol revision.
 #pragma once
 
 #include <memory>
