@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <map>
 #include <utility>
 
@@ -10,10 +11,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "mcpgw/base/fmt.h"
+#include "mcpgw/container/runtime.h"
 #include "mcpgw/mcp/down_level.h"
 #include "mcpgw/mcp/json_bind.h"
+#include "mcpgw/mcp/server.h"
 #include "mcpgw/mcp/session.h"
 #include "mcpgw/mcp/uri_template.h"
 #include "spdlog/spdlog.h"
@@ -138,6 +142,38 @@ void VisitUris(absl::string_view method, V& result, F&& f) {
   }
 }
 
+// The preparation (image pull) of one server: begun when the gateway is created, again at the
+// next need after a failure.
+struct Preparation {
+  absl::Mutex mu;
+  bool running ABSL_GUARDED_BY(mu) = false;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::Time started ABSL_GUARDED_BY(mu);
+  int64_t downloaded ABSL_GUARDED_BY(mu) = 0;
+  int64_t to_download ABSL_GUARDED_BY(mu) = 0;
+  std::vector<absl::AnyInvocable<void(absl::Status) &&>> waiting ABSL_GUARDED_BY(mu);
+};
+
+// Preparations under way in a gateway (shared with the tasks, which may outlive it).
+struct PreparingCount {
+  absl::Mutex mu;
+  int running ABSL_GUARDED_BY(mu) = 0;
+};
+
+// A request waiting for a pull: its timers, and whether it has been answered already.
+struct PullWait {
+  absl::Mutex mu;
+  bool over ABSL_GUARDED_BY(mu) = false;
+  base::TimerId progress_timer ABSL_GUARDED_BY(mu) = 0;
+  base::TimerId deadline_timer ABSL_GUARDED_BY(mu) = 0;
+  int64_t last_sent ABSL_GUARDED_BY(mu) = -1;
+  std::atomic<bool> answered{false};
+};
+
+std::string MiB(int64_t bytes) {
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
 absl::Status ErrorStatus(const mcp::ErrorObject& e) {
   return absl::UnavailableError(absl::StrCat(e.message, " (", e.code, ")"));
 }
@@ -167,6 +203,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::vector<absl::flat_hash_set<std::string>> prefixed_uris ABSL_GUARDED_BY(mu);
   // URIs that only a resource link named (no listing, no template): where they came from.
   absl::flat_hash_map<std::string, size_t> link_routes ABSL_GUARDED_BY(mu);
+  // Per server: its tools were last listed from its definitions, not yet from the server.
+  std::vector<bool> unconfirmed ABSL_GUARDED_BY(mu);
+  // Per server: its preparation, or null when it needs none. Set by Create.
+  std::vector<std::shared_ptr<Preparation>> preparations;
+  std::shared_ptr<PreparingCount> preparing = std::make_shared<PreparingCount>();
   // The client's protocol revision: what it is sent is down-levelled to it.
   mcp::ProtocolVersion client_version ABSL_GUARDED_BY(mu) = mcp::kLatestProtocolVersion;
 
@@ -185,7 +226,232 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     return !allow.has_value() || std::find(allow->begin(), allow->end(), tool) != allow->end();
   }
 
-  // --- Initialize -----------------------------------------------------------------------
+  base::Clock* Clock() const {
+    return options.upstream_session.clock != nullptr ? options.upstream_session.clock
+                                                     : &base::RealClock();
+  }
+
+  base::Executor* Executor() const {
+    return options.upstream_session.executor != nullptr ? options.upstream_session.executor
+                                                        : &base::DefaultExecutor();
+  }
+
+  // --- Preparation (image pulls) ----------------------------------------------------------
+
+  // BeginPreparing starts server `s`'s preparation on the executor unless it runs or is done.
+  void BeginPreparing(size_t s) {
+    std::shared_ptr<Preparation> prep = preparations[s];
+    {
+      absl::MutexLock lock(&prep->mu);
+      if (prep->running || prep->done) {
+        return;
+      }
+      prep->running = true;
+      prep->started = absl::Now();
+      prep->downloaded = 0;
+      prep->to_download = 0;
+    }
+    {
+      absl::MutexLock lock(&preparing->mu);
+      ++preparing->running;
+    }
+    container::Runtime* runtime = servers[s].runtime;
+    Executor()->Post([prep, runtime, count = preparing, spec = servers[s].config.spec,
+                      name = servers[s].config.name] {
+      absl::StatusOr<container::Prepared> prepared =
+          runtime->Prepare(spec, [prep](const container::PullProgress& p) {
+            absl::MutexLock lock(&prep->mu);
+            prep->downloaded = p.downloaded;
+            prep->to_download = p.to_download;
+          });
+      absl::Status status =
+          prepared.ok() ? absl::OkStatus()
+                        : absl::Status(prepared.status().code(),
+                                       absl::StrCat("server '", name, "': ",
+                                                    prepared.status().message()));
+      if (prepared.ok()) {
+        spdlog::info("server {}: image {} ({}{})", name, spec.image, prepared->digest,
+                     prepared->pulled ? ", pulled" : "");
+      } else {
+        spdlog::warn("{}", status.message());
+      }
+      std::vector<absl::AnyInvocable<void(absl::Status) &&>> waiting;
+      {
+        absl::MutexLock lock(&prep->mu);
+        prep->running = false;
+        prep->done = prepared.ok();
+        waiting.swap(prep->waiting);
+      }
+      for (auto& done : waiting) {
+        std::move(done)(status);
+      }
+      absl::MutexLock lock(&count->mu);
+      --count->running;
+    });
+  }
+
+  // WhenPrepared calls `done` once server `s` is prepared (at once when it needs nothing), or
+  // with the error that stopped its preparation.
+  void WhenPrepared(size_t s, absl::AnyInvocable<void(absl::Status) &&> done) {
+    std::shared_ptr<Preparation> prep = s < preparations.size() ? preparations[s] : nullptr;
+    bool begin = false;
+    if (prep != nullptr) {
+      absl::MutexLock lock(&prep->mu);
+      if (!prep->done) {
+        prep->waiting.push_back(std::move(done));
+        begin = !prep->running;  // it failed before: try again
+      }
+    }
+    if (begin) {
+      BeginPreparing(s);
+      return;
+    }
+    if (done) {
+      std::move(done)(absl::OkStatus());
+    }
+  }
+
+  // AcquireFor leases server `s` (`up`) once it is prepared.
+  void AcquireFor(size_t s, std::shared_ptr<Upstream> up, Upstream::LeaseCallback done) {
+    WhenPrepared(s, [up = std::move(up), done = std::move(done)](absl::Status ready) mutable {
+      if (!ready.ok()) {
+        std::move(done)(ready);
+        return;
+      }
+      up->Acquire(std::move(done));
+    });
+  }
+
+  // Pulling says how far server `s`'s pull is, or nullopt when it is not being prepared.
+  std::optional<std::string> Pulling(size_t s, bool with_retry) {
+    std::shared_ptr<Preparation> prep = s < preparations.size() ? preparations[s] : nullptr;
+    if (prep == nullptr) {
+      return std::nullopt;
+    }
+    absl::MutexLock lock(&prep->mu);
+    if (!prep->running) {
+      return std::nullopt;
+    }
+    std::string how_far = "the size is not known yet";
+    std::string retry = "in a minute";
+    if (prep->to_download > 0) {
+      double done = std::min(1.0, static_cast<double>(prep->downloaded) /
+                                      static_cast<double>(prep->to_download));
+      how_far = absl::StrFormat("%.0f%% done: %s of %s", done * 100, MiB(prep->downloaded),
+                                MiB(prep->to_download));
+      if (done > 0.01) {
+        absl::Duration elapsed = absl::Now() - prep->started;
+        absl::Duration left = elapsed * ((1 - done) / done);
+        retry = absl::StrCat("in about ",
+                             absl::FormatDuration(absl::Ceil(left + absl::Seconds(1),
+                                                             absl::Seconds(1))));
+      }
+    }
+    return absl::StrCat("server '", servers[s].config.name, "' is still pulling its image ",
+                        servers[s].config.spec.image, " (", how_far, ")",
+                        with_retry ? absl::StrCat("; the call was not made: retry ", retry) : "");
+  }
+
+  // ArmProgress sends the client progress of server `s`'s pull every pull_progress_every
+  // (only when more bytes arrived: progress must increase) until the wait is over.
+  void ArmProgress(std::shared_ptr<PullWait> wait, size_t s, std::shared_ptr<const Json> token) {
+    std::weak_ptr<Impl> weak = weak_from_this();
+    absl::MutexLock wait_lock(&wait->mu);
+    if (wait->over) {
+      return;
+    }
+    wait->progress_timer = Clock()->RunAfter(options.pull_progress_every, [weak, wait, s, token] {
+      auto self = weak.lock();
+      if (self == nullptr) {
+        return;
+      }
+      std::shared_ptr<Preparation> prep = self->preparations[s];
+      int64_t downloaded;
+      int64_t total;
+      {
+        absl::MutexLock lock(&prep->mu);
+        downloaded = prep->downloaded;
+        total = prep->to_download;
+      }
+      std::optional<std::string> how_far = self->Pulling(s, false);
+      bool send;
+      {
+        absl::MutexLock lock(&wait->mu);
+        send = !wait->over && how_far.has_value() && downloaded > wait->last_sent;
+        if (send) {
+          wait->last_sent = downloaded;
+        }
+      }
+      if (send) {
+        Json params = Json::Object();
+        params.Set("progressToken", *token);
+        params.Set("progress", JsonValue(static_cast<int64_t>(downloaded)));
+        if (total > 0) {
+          params.Set("total", JsonValue(static_cast<int64_t>(total)));
+        }
+        params.Set("message", *how_far);
+        self->Notify(mcp::method::kProgress, std::move(params));
+      }
+      self->ArmProgress(wait, s, token);
+    });
+  }
+
+  // EndPullWait stops a wait's timers. Returns false when it was answered already (the caller
+  // must not answer again).
+  bool EndPullWait(const std::shared_ptr<PullWait>& wait) {
+    base::TimerId timers[2];
+    {
+      absl::MutexLock lock(&wait->mu);
+      wait->over = true;
+      timers[0] = std::exchange(wait->progress_timer, 0);
+      timers[1] = std::exchange(wait->deadline_timer, 0);
+    }
+    for (base::TimerId t : timers) {
+      if (t != 0) {
+        Clock()->Cancel(t);
+      }
+    }
+    return !wait->answered.exchange(true);
+  }
+
+  // WaitForPull bounds the wait of `held` (routed to server `s`, whose image is being
+  // pulled): progress to the client while it waits (when it gave a token), and past
+  // pull_wait an answer saying how far the pull is: an isError result for tools/call, an
+  // Unavailable error for the rest. Returns the wait's state: the caller stops it (End) once
+  // the server is ready, and answers only if it is not answered already.
+  std::shared_ptr<PullWait> WaitForPull(size_t s, std::shared_ptr<IncomingRequest> held,
+                                        std::optional<Json> token) {
+    auto wait = std::make_shared<PullWait>();
+    std::weak_ptr<Impl> weak = weak_from_this();
+    base::Clock* clock = Clock();
+    if (token.has_value()) {
+      ArmProgress(wait, s, std::make_shared<const Json>(*std::move(token)));
+    }
+    base::TimerId deadline = clock->RunAfter(options.pull_wait, [weak, wait, s, held] {
+      {
+        absl::MutexLock lock(&wait->mu);
+        if (wait->over) {
+          return;
+        }
+        wait->over = true;
+      }
+      auto self = weak.lock();
+      if (self == nullptr || wait->answered.exchange(true)) {
+        return;
+      }
+      std::string why = self->Pulling(s, true).value_or(
+          absl::StrCat("server '", self->servers[s].config.name, "' is still being prepared"));
+      if (held->method() == mcp::method::kToolsCall) {
+        mcp::CallToolResult result = mcp::ToolError(why);
+        held->Respond(mcp::ToJson(result));
+      } else {
+        held->Respond(absl::UnavailableError(why));
+      }
+    });
+    absl::MutexLock lock(&wait->mu);
+    wait->deadline_timer = deadline;
+    return wait;
+  }
 
   void OnInitialize(IncomingRequest request) {
     const JsonValue* params = request.params();
@@ -260,6 +526,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         cache.assign(servers.size(), {});
         last_seen.assign(servers.size(), {});
         prefixed_uris.assign(servers.size(), {});
+        unconfirmed.assign(servers.size(), false);
       }
     }
     if (late) {
@@ -385,6 +652,50 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         client->server()->capabilities.logging.has_value()) {
       client->SetLogLevel(*level, [](absl::StatusOr<mcp::EmptyResult>) {});
     }
+    if (up != nullptr) {
+      ConfirmDefinitions(server, up);
+    }
+  }
+
+  // ConfirmDefinitions: a server whose tools were listed from its definitions is running now:
+  // its own list replaces them, and the client is told when it differs.
+  void ConfirmDefinitions(size_t server, std::shared_ptr<Upstream> up) {
+    {
+      absl::MutexLock lock(&mu);
+      if (server >= unconfirmed.size() || !unconfirmed[server]) {
+        return;
+      }
+      unconfirmed[server] = false;
+    }
+    std::weak_ptr<Impl> weak = weak_from_this();
+    FetchAll(kTools, server, std::move(up), [weak, server](absl::StatusOr<ItemList> got) {
+      auto self = weak.lock();
+      if (self == nullptr || !got.ok()) {
+        return;
+      }
+      auto canonical = [](const ItemList& items) {
+        std::vector<std::string> out;
+        for (const Json& item : items) {
+          out.push_back(item.Serialize());
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+      };
+      bool same = canonical(*got) == canonical(*self->servers[server].tools);
+      {
+        absl::MutexLock lock(&self->mu);
+        if (server < self->cache.size()) {
+          self->cache[server][kTools] = *got;
+          self->last_seen[server][kTools] = *got;
+        }
+      }
+      if (!same) {
+        spdlog::info("server {}: its tools differ from its catalog definitions; the client is "
+                     "told the list changed",
+                     self->servers[server].config.name);
+        self->Notify(mcp::method::kToolsListChanged, Json::Object());
+      }
+    });
   }
 
   void Invalidate(size_t server, Kind kind) {
@@ -441,6 +752,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       for (size_t i = 0; i < ups.size(); ++i) {
         if (cache[i][kind].has_value()) {
           state->lists[i] = cache[i][kind];
+        } else if (kind == kTools && servers[i].tools.has_value() &&
+                   ups[i]->state() != UpstreamState::kReady) {
+          // Listed from its definitions without starting it; checked once it runs.
+          state->lists[i] = *servers[i].tools;
+          unconfirmed[i] = true;
         } else {
           to_fetch.push_back(i);
         }
@@ -476,7 +792,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     }
     std::weak_ptr<Impl> weak = weak_from_this();
     for (size_t i : to_fetch) {
-      FetchAll(kind, ups[i], [weak, state, i, kind, finish](absl::StatusOr<ItemList> got) mutable {
+      FetchAll(kind, i, ups[i], [weak, state, i, kind, finish](absl::StatusOr<ItemList> got) mutable {
         auto self = weak.lock();
         if (!got.ok()) {
           if (self != nullptr) {
@@ -506,9 +822,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   }
 
   // FetchAll lists one kind of one server, following its cursors.
-  void FetchAll(Kind kind, std::shared_ptr<Upstream> up,
+  void FetchAll(Kind kind, size_t server, std::shared_ptr<Upstream> up,
                 absl::AnyInvocable<void(absl::StatusOr<ItemList>) &&> done) {
-    up->Acquire([kind, done = std::move(done)](absl::StatusOr<Upstream::Lease> lease) mutable {
+    AcquireFor(server, std::move(up), [kind, done = std::move(done)](
+                                          absl::StatusOr<Upstream::Lease> lease) mutable {
       if (!lease.ok()) {
         std::move(done)(lease.status());
         return;
@@ -913,8 +1230,19 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::string method(held->method());
     std::weak_ptr<Impl> weak = weak_from_this();
     size_t server = route.server;
-    up->Acquire([weak, held, method, server, params = std::move(params),
-                 token = std::move(token)](absl::StatusOr<Upstream::Lease> lease) mutable {
+    // A server whose image is still being pulled: the wait is bounded, with progress.
+    std::shared_ptr<PullWait> wait;
+    if (Pulling(server, false).has_value()) {
+      wait = WaitForPull(server, held, token);
+    }
+    AcquireFor(server, up, [weak, held, method, server, wait, params = std::move(params),
+                            token = std::move(token)](absl::StatusOr<Upstream::Lease> lease) mutable {
+      if (wait != nullptr) {
+        auto self = weak.lock();
+        if (self == nullptr || !self->EndPullWait(wait)) {
+          return;  // answered already: the call was not made (the lease goes back unused)
+        }
+      }
       if (!lease.ok()) {
         held->Respond(lease.status());
         return;
@@ -1021,8 +1349,8 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         held->Respond(absl::UnavailableError("the gateway is shutting down"));
         return;
       }
-      up->Acquire([held, forwarded = std::move(forwarded)](
-                      absl::StatusOr<Upstream::Lease> lease) mutable {
+      self->AcquireFor(route->server, up, [held, forwarded = std::move(forwarded)](
+                                              absl::StatusOr<Upstream::Lease> lease) mutable {
         if (!lease.ok()) {
           held->Respond(lease.status());
           return;
@@ -1153,6 +1481,13 @@ absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
   auto impl = std::make_shared<Impl>();
   impl->options = std::move(options);
   impl->servers = std::move(servers);
+  impl->preparations.resize(impl->servers.size());
+  for (size_t i = 0; i < impl->servers.size(); ++i) {
+    if (impl->servers[i].prepare) {
+      impl->preparations[i] = std::make_shared<Preparation>();
+      impl->BeginPreparing(i);  // now, in parallel: not at the first call
+    }
+  }
   return std::shared_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
@@ -1190,6 +1525,15 @@ void Gateway::Shutdown() { impl_->ShutdownAll(); }
 
 absl::Status Gateway::WaitStopped(absl::Time deadline) {
   absl::Status all;
+  {
+    std::shared_ptr<PreparingCount> count = impl_->preparing;
+    auto none = [&count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(count->mu) { return count->running == 0; };
+    absl::MutexLock lock(&count->mu);
+    if (!count->mu.AwaitWithDeadline(absl::Condition(&none), deadline)) {
+      all = absl::DeadlineExceededError(
+          absl::StrCat(count->running, " image pull(s) still running"));
+    }
+  }
   for (const auto& up : impl_->Upstreams()) {
     absl::Status one = up->WaitStopped(deadline);
     if (all.ok()) {
@@ -1200,5 +1544,10 @@ absl::Status Gateway::WaitStopped(absl::Time deadline) {
 }
 
 std::vector<std::shared_ptr<Upstream>> Gateway::upstreams() const { return impl_->Upstreams(); }
+
+int Gateway::preparing() const {
+  absl::MutexLock lock(&impl_->preparing->mu);
+  return impl_->preparing->running;
+}
 
 }  // namespace mcpgw::gateway

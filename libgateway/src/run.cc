@@ -13,6 +13,7 @@
 #include "mcpgw/container/docker_engine.h"
 #include "mcpgw/container/process_runtime.h"
 #include "mcpgw/gateway/gateway.h"
+#include "mcpgw/mcp/json_bind.h"
 #include "mcpgw/mcp/line_transport.h"
 #include "spdlog/spdlog.h"
 
@@ -117,25 +118,16 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
     entry.config.redactor = redactor;
     entry.runtime = runtime;
     entry.allowed_tools = server.allowed_tools;
-    servers.push_back(std::move(entry));
-  }
-  // Images are made ready now, not at the first call (pulls can take minutes).
-  if (docker != nullptr) {
-    for (const GatewayServer& s : servers) {
-      if (stop != nullptr && stop->HasBeenNotified()) {
-        return absl::CancelledError("stopped (signal) while preparing images");
+    if (server.definition.tools.has_value()) {
+      std::vector<mcp::Json> tools;
+      for (const mcp::Tool& tool : *server.definition.tools) {
+        tools.push_back(mcp::ToJson(tool));
       }
-      if (s.runtime == docker.get()) {
-        absl::StatusOr<container::Prepared> prepared = docker->Prepare(s.config.spec);
-        if (!prepared.ok()) {
-          return absl::Status(prepared.status().code(),
-                              absl::StrCat("server '", s.config.name, "': ",
-                                           prepared.status().message()));
-        }
-        spdlog::info("server {}: image {} ({})", s.config.name, s.config.spec.image,
-                     prepared->digest);
-      }
+      entry.tools = std::move(tools);
     }
+    // Images are pulled from the start, in the background (pulls can take minutes).
+    entry.prepare = runtime == docker.get();
+    servers.push_back(std::move(entry));
   }
   size_t count = servers.size();
   GatewayOptions options;
@@ -165,8 +157,15 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
   if (!stopped.ok()) {
     spdlog::warn("mcpgw: {}; killing it", stopped.message());
   }
+  bool pulling = gateway->preparing() > 0;
   gateway.reset();
   // The runtimes' destructors kill and reap what is left (containers included).
+  if (pulling) {
+    // A pull still inside the engine client: the engine is left to the process's exit rather
+    // than destroyed under it (it started no container).
+    spdlog::warn("mcpgw: an image pull is still running; leaving it");
+    static_cast<void>(docker.release());
+  }
   docker.reset();
   processes.reset();
   if (closed->HasBeenNotified() && !why->ok()) {

@@ -3,8 +3,11 @@
 #include "mcpgw/gateway/gateway.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -488,6 +491,172 @@ done)"};
             R"({"content":[{"type":"text","text":"Resource: test://x"},)"
             R"({"type":"text","text":"[audio content (audio/wav) that this client's protocol )"
             R"(version cannot carry]"},{"type":"text","text":"kept"}]})");
+}
+
+// Runs real processes (ProcessRuntime) but "pulls" before: Prepare reports growing progress
+// until the test lets it finish, or fails when told to. Counts the Prepare calls.
+class SlowPullRuntime : public container::Runtime {
+ public:
+  explicit SlowPullRuntime(container::Runtime* real) : real_(real) {}
+
+  absl::StatusOr<container::InstancePtr> Run(const container::RunSpec& spec) override {
+    container::RunSpec local = spec;
+    local.image.clear();  // the "image" runs as the local command
+    return real_->Run(local);
+  }
+  absl::StatusOr<std::vector<container::InstanceInfo>> List(
+      const container::Labels& selector) override {
+    return real_->List(selector);
+  }
+  absl::Status Remove(absl::string_view id) override { return real_->Remove(id); }
+
+  absl::StatusOr<container::Prepared> Prepare(const container::RunSpec&,
+                                              container::PullProgressCallback on_progress) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++prepares_;
+    }
+    for (int64_t step = 1;; ++step) {
+      if (on_progress) {
+        on_progress({.layer = "l1", .status = "Downloading", .current = step << 20,
+                     .total = int64_t{100} << 20, .downloaded = std::min<int64_t>(step, 99) << 20,
+                     .to_download = int64_t{100} << 20});
+      }
+      absl::MutexLock lock(&mu_);
+      auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outcome_.has_value(); };
+      if (mu_.AwaitWithTimeout(absl::Condition(&released), absl::Milliseconds(20))) {
+        absl::Status outcome = *outcome_;
+        if (!outcome.ok()) {
+          outcome_.reset();  // the next attempt waits again
+          return outcome;
+        }
+        return container::Prepared{.digest = "sha256:test", .image_id = "", .pulled = true};
+      }
+    }
+  }
+
+  void Finish(absl::Status outcome) {
+    absl::MutexLock lock(&mu_);
+    outcome_ = std::move(outcome);
+  }
+  int prepares() {
+    absl::MutexLock lock(&mu_);
+    return prepares_;
+  }
+
+ private:
+  container::Runtime* real_;
+  absl::Mutex mu_;
+  std::optional<absl::Status> outcome_ ABSL_GUARDED_BY(mu_);
+  int prepares_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+TEST_F(GatewayTest, ACallWaitingForAPullGetsProgressAndPastTheBoundAnErrorSayingHowFar) {
+  SlowPullRuntime pulls(runtime_.get());
+  std::vector<GatewayServer> servers;
+  GatewayServer pulled = Fixture("pulled");
+  pulled.runtime = &pulls;
+  pulled.prepare = true;
+  pulled.config.spec.image = "registry.test/fixture:1";  // shown in messages; Run ignores it
+  // Listed from these until it runs (its real list has more: the client is told then).
+  pulled.tools = std::vector<mcp::Json>{
+      mcp::Json::Parse(R"({"name":"echo","inputSchema":{"type":"object"}})").value()};
+  servers.push_back(std::move(pulled));
+  servers.push_back(Fixture("local"));
+  GatewayOptions options;
+  options.pull_wait = absl::Milliseconds(600);
+  options.pull_progress_every = absl::Milliseconds(50);
+  Connect(std::move(servers), std::move(options));
+  std::atomic<int> list_changed{0};
+  client_->SetNotificationHandler(mcp::method::kToolsListChanged,
+                                  [&](const mcp::Message&) { ++list_changed; });
+  // Listed at once from its definitions, while it pulls (both fixtures have echo: prefixed).
+  absl::Time listed_at = absl::Now();
+  EXPECT_THAT(ToolNames(), ::testing::IsSupersetOf({"pulled__echo", "local__echo"}));
+  EXPECT_LT(absl::Now() - listed_at, absl::Seconds(5)) << "the listing waited for the pull";
+  // The pull began with the gateway, before any call.
+  absl::Time deadline = absl::Now() + kWait;
+  while (pulls.prepares() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(pulls.prepares(), 1);
+  EXPECT_EQ(gateway_->preparing(), 1);
+
+  // A call to it waits for the pull, with progress, and past pull_wait is answered.
+  std::vector<mcp::Json> progress;
+  absl::Mutex mu;
+  absl::StatusOr<mcp::Json> answer = AwaitResult<mcp::Json>(
+      [&](auto done) {
+        mcp::Json params = mcp::Json::Object();
+        params.Set("name", "pulled__echo");
+        params.Set("arguments", mcp::Json::Parse(R"({"message":"hi"})").value());
+        params.Set("_meta", mcp::Json::Parse(R"({"progressToken":"pull-1"})").value());
+        mcp::RequestOptions request;
+        request.on_progress = [&](const mcp::Message& n) {
+          absl::MutexLock lock(&mu);
+          progress.push_back(mcp::Json::Copy(*n.params()));
+        };
+        client_->session().SendRequest(
+            mcp::method::kToolsCall, std::move(params), std::move(request),
+            [done = std::move(done)](absl::StatusOr<mcp::Message> m) mutable {
+              if (!m.ok()) {
+                std::move(done)(m.status());
+              } else if (m->result() == nullptr) {
+                std::move(done)(absl::InternalError(m->error().message));
+              } else {
+                std::move(done)(mcp::Json::Copy(*m->result()));
+              }
+            });
+      },
+      kWait);
+  ASSERT_THAT(answer.status(), IsOk());
+  std::string text = answer->Serialize();
+  EXPECT_THAT(text, HasSubstr(R"("isError":true)"));
+  EXPECT_THAT(text, HasSubstr("server 'pulled' is still pulling its image registry.test/fixture:1"));
+  EXPECT_THAT(text, HasSubstr("% done: "));
+  EXPECT_THAT(text, HasSubstr("of 100.0 MiB"));
+  EXPECT_THAT(text, HasSubstr("the call was not made: retry in"));
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_GE(progress.size(), 2u) << "progress while the call waited for the pull";
+    int64_t last = -1;
+    for (const mcp::Json& p : progress) {
+      EXPECT_EQ(p.value()["progressToken"].GetString(), std::string("pull-1"));
+      EXPECT_EQ(p.value()["total"].GetInt64(), int64_t{100} << 20);
+      EXPECT_GT(p.value()["progress"].GetInt64(), last) << "progress must increase";
+      last = p.value()["progress"].GetInt64();
+      EXPECT_THAT(p.value()["message"].GetString(), HasSubstr("still pulling"));
+    }
+  }
+  // The other server is not held up by the pull.
+  absl::StatusOr<mcp::CallToolResult> local = Call("local__echo", R"({"message":"meanwhile"})");
+  ASSERT_THAT(local.status(), IsOk());
+  EXPECT_EQ(TextOf(*local), "Echo: meanwhile");
+
+  // A failed pull is tried again at the next need, which then waits for the new attempt.
+  pulls.Finish(absl::UnavailableError("registry.test is unreachable"));
+  deadline = absl::Now() + kWait;
+  while (gateway_->preparing() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::StatusOr<mcp::CallToolResult> failed;
+  std::thread finisher([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    pulls.Finish(absl::OkStatus());
+  });
+  failed = Call("pulled__echo", R"({"message":"after"})");
+  finisher.join();
+  EXPECT_EQ(pulls.prepares(), 2) << "a failed pull is tried again at the next need";
+  ASSERT_THAT(failed.status(), IsOk()) << "the second pull succeeded within pull_wait";
+  EXPECT_EQ(TextOf(*failed), "Echo: after");
+  EXPECT_EQ(gateway_->preparing(), 0);
+  // Running now, it listed its real tools, which differ from the definitions.
+  deadline = absl::Now() + kWait;
+  while (list_changed == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(list_changed, 1);
+  EXPECT_THAT(ToolNames(), Contains("pulled__slow"));
 }
 
 TEST_F(GatewayTest, RefusesBadServerLists) {

@@ -12,6 +12,10 @@
 //   MCPGW_ASSIGN_OR_RETURN(auto gateway, Gateway::Create({}, std::move(servers)));
 //   MCPGW_RETURN_IF_ERROR(gateway->Serve(CreateLineTransport(stdio), [](absl::Status) { ... }));
 //
+// Servers marked `prepare` are prepared (image pulls) in parallel from Create on; a request
+// that needs one waits for it, bounded by `pull_wait`, with progress sent to the client. A
+// failed preparation fails the requests waiting and is tried again at the next need.
+//
 // Upstreams are created when the client has initialized (their `initialize` declares the
 // client's own capabilities, so a server offers only what the client can do); long-lived
 // ones start then, on-demand ones at the first request that needs them. A listing starts
@@ -54,6 +58,14 @@ struct GatewayServer {
   container::Runtime* runtime = nullptr;
   // Tools exposed; nullopt: all of them.
   std::optional<std::vector<std::string>> allowed_tools;
+  // Its full tool definitions (from the catalog), when known: a tools/list is answered from
+  // them without starting the server; once it runs, its own list replaces them, and the client
+  // gets notifications/tools/list_changed when it differs.
+  std::optional<std::vector<mcp::Json>> tools;
+  // Make it ready to start (Runtime::Prepare: pull its image) in the background from the
+  // moment the gateway is created, not at the first call; requests that need the server
+  // wait for it (see GatewayOptions::pull_wait).
+  bool prepare = false;
 };
 
 struct GatewayOptions {
@@ -62,6 +74,12 @@ struct GatewayOptions {
   NamingPolicy naming = NamingPolicy::kPrefixOnConflict;
   // How long a listing waits for servers that are starting.
   absl::Duration list_timeout = absl::Seconds(30);
+  // How long a tools/call waits for its server's image to be pulled before it is answered
+  // with an isError result saying how far the pull is and when to retry (other requests get
+  // an Unavailable error saying the same). While it waits, a client that gave a progress
+  // token gets notifications/progress (bytes pulled of the total) every `pull_progress_every`.
+  absl::Duration pull_wait = absl::Seconds(20);
+  absl::Duration pull_progress_every = absl::Seconds(1);
   // Passed to every upstream's session (executor, clock, timeouts).
   mcp::SessionOptions upstream_session;
   // The downstream session's options (name, executor, limits).
@@ -92,6 +110,10 @@ class Gateway : public std::enable_shared_from_this<Gateway> {
 
   // The upstreams, once the client has initialized (empty before): for status and tests.
   std::vector<std::shared_ptr<Upstream>> upstreams() const;
+
+  // How many servers are still being prepared (pulled). A runtime may not be destroyed while
+  // one of its servers is: WaitStopped waits for them too, until its deadline.
+  int preparing() const;
 
  private:
   struct Impl;
