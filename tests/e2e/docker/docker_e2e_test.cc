@@ -9,13 +9,17 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mcpgw/container/docker_engine.h"
+#include "mcpgw/gateway/gateway.h"
 #include "mcpgw/mcp/client.h"
 #include "mcpgw/mcp/json.h"
 #include "mcpgw/mcp/line_transport.h"
+#include "mcpgw/mcp/memory_transport.h"
 #include "testing/await.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
@@ -90,6 +94,81 @@ INSTANTIATE_TEST_SUITE_P(Images, DockerE2e,
                            return param.index == 0 ? std::string("Fixture")
                                                   : std::string("Everything");
                          });
+
+// The gateway pulls a container server's image from a registry (Debian's docker-registry on
+// the loopback, tests/docker/start-registry.sh) in the background from its creation; the first
+// call waits for the pull and is answered by the server in the pulled image.
+TEST(GatewayPull, AServerWhoseImageIsNotPresentIsPulledWhenTheGatewayStarts) {
+  absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
+      container::DockerEngine::Create({});
+  MCPGW_REQUIRE_OR_SKIP(engine.ok(), "MCPGW_REQUIRE_DOCKER",
+                        "no usable Docker engine: " + engine.status().ToString());
+  testing::ChildResult built = testing::RunProgram(
+      {std::string(MCPGW_SOURCE_DIR) + "/tests/docker/build-test-images.sh", MCPGW_FIXTURE_SERVER});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  testing::ChildResult registry =
+      testing::RunProgram({std::string(MCPGW_SOURCE_DIR) + "/tests/docker/start-registry.sh"});
+  MCPGW_REQUIRE_OR_SKIP(registry.exit_code == 0 && !registry.out.empty(), "MCPGW_REQUIRE_DOCKER",
+                        "no local registry: " + registry.err);
+  std::string image = absl::StrCat(absl::StripAsciiWhitespace(registry.out),
+                                   "/mcpgw-test/gateway-pull-", absl::ToUnixNanos(absl::Now()),
+                                   ":v1");
+  for (std::vector<std::string> step : {std::vector<std::string>{"tag", "mcpgw-test/fixture:latest", image},
+                                        std::vector<std::string>{"push", image},
+                                        std::vector<std::string>{"rmi", image}}) {
+    step.insert(step.begin(), "docker");
+    testing::ChildResult r = testing::RunProgram(step);
+    ASSERT_EQ(r.exit_code, 0) << step[1] << ": " << r.err;
+  }
+  ASSERT_NE(testing::RunProgram({"docker", "image", "inspect", image}).exit_code, 0)
+      << "the image is still present: nothing would be pulled";
+
+  std::string test_case = absl::StrCat(absl::ToUnixNanos(absl::Now()));
+  std::vector<gateway::GatewayServer> servers(1);
+  servers[0].config.name = "pulled";
+  servers[0].config.spec.image = image;
+  servers[0].config.spec.labels = {{"io.mcpgw.test-case", test_case}};
+  servers[0].runtime = engine->get();
+  servers[0].prepare = true;
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::shared_ptr<gateway::Gateway> gw,
+                             gateway::Gateway::Create({}, std::move(servers)));
+  // The pull began before any client came.
+  EXPECT_EQ(gw->preparing(), 1);
+  auto [client_side, gateway_side] = mcp::CreateMemoryTransportPair();
+  ASSERT_THAT(gw->Serve(std::move(gateway_side)), IsOk());
+  std::shared_ptr<mcp::Client> client = mcp::Client::Create(std::move(client_side));
+  ASSERT_THAT(testing::AwaitResult<mcp::InitializeResult>(
+                  [&](auto done) { client->Connect(std::move(done)); }, absl::Seconds(30))
+                  .status(),
+              IsOk());
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::Json args, mcp::Json::Parse(R"({"message":"pulled"})"));
+  absl::StatusOr<mcp::CallToolResult> called = testing::AwaitResult<mcp::CallToolResult>(
+      [&](auto done) { client->CallTool("echo", std::move(args), {}, std::move(done)); },
+      absl::Seconds(60));
+  ASSERT_THAT(called.status(), IsOk());
+  ASSERT_FALSE(called->content.empty());
+  const auto* text = std::get_if<mcp::TextContent>(&called->content[0]);
+  ASSERT_NE(text, nullptr);
+  EXPECT_EQ(text->text, "Echo: pulled");
+  EXPECT_EQ(gw->preparing(), 0);
+  EXPECT_EQ(testing::RunProgram({"docker", "image", "inspect", image}).exit_code, 0)
+      << "the image was not pulled";
+
+  client->Close();
+  gw->Shutdown();
+  EXPECT_THAT(gw->WaitStopped(absl::Now() + absl::Seconds(15)), IsOk());
+  gw.reset();
+  absl::Time deadline = absl::Now() + absl::Seconds(15);
+  std::vector<container::InstanceInfo> left;
+  do {
+    MCPGW_ASSERT_OK_AND_ASSIGN(left, (*engine)->List({{"io.mcpgw.test-case", test_case}}));
+    if (!left.empty()) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  } while (!left.empty() && absl::Now() < deadline);
+  EXPECT_TRUE(left.empty());
+  testing::RunProgram({"docker", "rmi", image});
+}
 
 }  // namespace
 }  // namespace mcpgw
