@@ -39,6 +39,9 @@ constexpr absl::string_view kListMember[kKinds] = {"tools", "prompts", "resource
                                                     "resourceTemplates"};
 constexpr const char* kKeyMember[kKinds] = {"name", "name", "uri", "uriTemplate"};
 
+// Changes of one list within this time reach the client as one list_changed.
+constexpr absl::Duration kCoalesce = absl::Milliseconds(50);
+
 // Bounds on one server's listing.
 constexpr size_t kMaxPages = 1000;
 constexpr size_t kMaxItems = 100000;
@@ -174,6 +177,12 @@ std::string MiB(int64_t bytes) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
 }
 
+// RequiresTask: a tool whose execution.taskSupport is "required" (2025-11-25).
+bool RequiresTask(const JsonValue& tool) {
+  const JsonValue* execution = mcp::FindMember(tool, "execution");
+  return execution != nullptr && StringMember(*execution, "taskSupport") == "required";
+}
+
 absl::Status ErrorStatus(const mcp::ErrorObject& e) {
   return absl::UnavailableError(absl::StrCat(e.message, " (", e.code, ")"));
 }
@@ -203,6 +212,8 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::vector<absl::flat_hash_set<std::string>> prefixed_uris ABSL_GUARDED_BY(mu);
   // URIs that only a resource link named (no listing, no template): where they came from.
   absl::flat_hash_map<std::string, size_t> link_routes ABSL_GUARDED_BY(mu);
+  // Per kind (tools, prompts, resources): a list_changed for the client is due.
+  bool change_pending[kTemplates] ABSL_GUARDED_BY(mu) = {false, false, false};
   // Per server: its tools were last listed from its definitions, not yet from the server.
   std::vector<bool> unconfirmed ABSL_GUARDED_BY(mu);
   // Per server: its preparation, or null when it needs none. Set by Create.
@@ -591,16 +602,23 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         {mcp::method::kPromptsListChanged, kPrompts},
         {mcp::method::kResourcesListChanged, kResources}};
     for (const auto& [method, kind] : changes) {
-      up.SetNotificationHandler(method, [weak, server, kind = kind, method = method](const Message&) {
+      up.SetNotificationHandler(method, [weak, server, kind = kind](const Message&) {
         if (auto self = weak.lock()) {
           self->Invalidate(server, kind);
           if (kind == kResources) {
             self->Invalidate(server, kTemplates);
           }
-          self->Notify(method, Json::Object());
+          self->ListChanged(kind);
         }
       });
     }
+    // The end of a URL-mode elicitation: passed on as it is (its id is the server's own,
+    // which the client saw in the elicitation request passed through).
+    up.SetNotificationHandler(mcp::method::kElicitationComplete, [weak](const Message& m) {
+      if (auto self = weak.lock(); self != nullptr && m.params() != nullptr) {
+        self->Notify(mcp::method::kElicitationComplete, Json::Copy(*m.params()));
+      }
+    });
     up.SetNotificationHandler(mcp::method::kMessage, [weak, server](const Message& m) {
       auto self = weak.lock();
       if (self == nullptr || m.params() == nullptr) {
@@ -693,7 +711,33 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         spdlog::info("server {}: its tools differ from its catalog definitions; the client is "
                      "told the list changed",
                      self->servers[server].config.name);
-        self->Notify(mcp::method::kToolsListChanged, Json::Object());
+        self->ListChanged(kTools);
+      }
+    });
+  }
+
+  // ListChanged tells the client that the merged list of `kind` changed, once for all the
+  // changes within kCoalesce (servers often send several in a row; each costs the client a
+  // listing).
+  void ListChanged(Kind kind) {
+    static constexpr absl::string_view kMethod[] = {mcp::method::kToolsListChanged,
+                                                    mcp::method::kPromptsListChanged,
+                                                    mcp::method::kResourcesListChanged};
+    {
+      absl::MutexLock lock(&mu);
+      if (change_pending[kind]) {
+        return;
+      }
+      change_pending[kind] = true;
+    }
+    std::weak_ptr<Impl> weak = weak_from_this();
+    Clock()->RunAfter(kCoalesce, [weak, kind] {
+      if (auto self = weak.lock()) {
+        {
+          absl::MutexLock lock(&self->mu);
+          self->change_pending[kind] = false;
+        }
+        self->Notify(kMethod[kind], Json::Object());
       }
     });
   }
@@ -914,7 +958,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       absl::flat_hash_set<std::string> own;  // a server listing one twice is no clash
       for (const Json& item : *lists[s]) {
         std::string key = StringMember(item.value(), kKeyMember[kind]);
-        if (!key.empty() && (kind != kTools || Allowed(s, key)) && own.insert(key).second) {
+        if (!key.empty() &&
+            (kind != kTools || (Allowed(s, key) && !RequiresTask(item.value()))) &&
+            own.insert(key).second) {
           ++count[key];
         }
       }
@@ -928,6 +974,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       for (const Json& item : *lists[s]) {
         std::string key = StringMember(item.value(), kKeyMember[kind]);
         if (key.empty() || (kind == kTools && !Allowed(s, key))) {
+          continue;
+        }
+        if (kind == kTools && RequiresTask(item.value())) {
+          // Only callable as a task, and the gateway does not route tasks (it does not
+          // advertise them): listing it would invite calls that must fail.
           continue;
         }
         // Names: by the naming policy. URIs: kept apart only when two servers share one

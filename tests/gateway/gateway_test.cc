@@ -493,6 +493,54 @@ done)"};
             R"(version cannot carry]"},{"type":"text","text":"kept"}]})");
 }
 
+// A server with a tool that can only run as a task, which sends a URL elicitation's end and
+// a burst of list changes when its other tool is called.
+TEST_F(GatewayTest, TaskOnlyToolsAreHiddenElicitationEndsForwardedAndListChangesCoalesced) {
+  GatewayServer s;
+  s.config.name = "tasks";
+  s.config.spec.command = "/bin/sh";
+  s.config.spec.args = {"-c", R"(
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p')
+  case "$line" in
+    *'"initialize"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{"listChanged":true}},"serverInfo":{"name":"tasks","version":"1"}}}\n' "$id" ;;
+    *'"tools/list"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"tools":[{"name":"long_job","inputSchema":{"type":"object"},"execution":{"taskSupport":"required"}},{"name":"poke","inputSchema":{"type":"object"},"execution":{"taskSupport":"optional"}}]}}\n' "$id" ;;
+    *'"tools/call"'*)
+      printf '{"jsonrpc":"2.0","method":"notifications/elicitation/complete","params":{"elicitationId":"e-1"}}\n'
+      for i in 1 2 3 4 5; do printf '{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n'; done
+      printf '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"poked"}]}}\n' "$id" ;;
+  esac
+done)"};
+  s.runtime = runtime_.get();
+  std::vector<GatewayServer> servers;
+  servers.push_back(std::move(s));
+  Connect(std::move(servers));
+  std::atomic<int> list_changed{0};
+  std::atomic<int> elicitation_ends{0};
+  client_->SetNotificationHandler(mcp::method::kToolsListChanged,
+                                  [&](const mcp::Message&) { ++list_changed; });
+  client_->SetNotificationHandler(mcp::method::kElicitationComplete, [&](const mcp::Message& m) {
+    if (m.params() != nullptr && mcp::Json::Copy(*m.params()).Serialize() == R"({"elicitationId":"e-1"})") {
+      ++elicitation_ends;
+    }
+  });
+  EXPECT_THAT(ToolNames(), ::testing::ElementsAre("poke"));
+  EXPECT_THAT(Call("long_job", "{}").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown tool 'long_job'")));
+  absl::StatusOr<mcp::CallToolResult> poked = Call("poke", "{}");
+  ASSERT_THAT(poked.status(), IsOk());
+  EXPECT_EQ(TextOf(*poked), "poked");
+  absl::Time deadline = absl::Now() + kWait;
+  while ((list_changed == 0 || elicitation_ends == 0) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(elicitation_ends, 1);
+  // Five changes in a row reach the client as fewer (one, unless the machine stalled between).
+  absl::SleepFor(absl::Milliseconds(200));  // lets any second notification arrive
+  EXPECT_GE(list_changed, 1);
+  EXPECT_LT(list_changed, 5);
+}
+
 // Runs real processes (ProcessRuntime) but "pulls" before: Prepare reports growing progress
 // until the test lets it finish, or fails when told to. Counts the Prepare calls.
 class SlowPullRuntime : public container::Runtime {
