@@ -857,7 +857,15 @@ void Session::OnOversizedFrame(const OversizedFrame& frame) {
                   absl::ResourceExhaustedError(absl::StrCat(
                       "the response from ", options_.name, " was dropped: ", what,
                       "; raise the maximum message size if such results are expected")));
+      return;
     }
+    // A response to one of our requests, but which one cannot be told: that request would
+    // wait for its timeout, and nothing the peer says can be matched with certainty any more.
+    // The connection is closed: every pending request fails now.
+    transport_->Close();
+    Shutdown(absl::UnavailableError(absl::StrCat(
+        "connection to ", options_.name, " closed: it sent a response whose id could not be read (",
+        what, ")")));
     return;
   }
   if (guess.has_method && !guess.id.has_value()) {
