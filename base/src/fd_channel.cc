@@ -280,6 +280,14 @@ absl::Status FdChannel::Core::Write(absl::Span<const absl::string_view> parts) {
   return absl::OkStatus();
 }
 
+size_t FdChannel::queued_write_bytes() const {
+  if (core_ == nullptr) {
+    return 0;
+  }
+  absl::MutexLock lock(&core_->mu_);
+  return core_->queued.size() - core_->queued_offset;
+}
+
 void FdChannel::CloseWrite() {
   if (core_ == nullptr) {
     return;

@@ -1594,6 +1594,11 @@ absl::Status Gateway::WaitStopped(absl::Time deadline) {
   return all;
 }
 
+mcp::TransportStats Gateway::downstream_stats() const {
+  std::shared_ptr<mcp::Session> down = impl_->Downstream();
+  return down != nullptr ? down->transport_stats() : mcp::TransportStats{};
+}
+
 std::vector<std::shared_ptr<Upstream>> Gateway::upstreams() const { return impl_->Upstreams(); }
 
 int Gateway::preparing() const {

@@ -50,7 +50,7 @@ class LineTransport final : public Transport {
     });
   }
 
-  absl::Status Send(absl::string_view frame, const SendOptions& /*options*/) override {
+  absl::Status Send(absl::string_view frame, const SendOptions& options) override {
     if (frame.size() > options_.max_message_bytes) {
       return absl::ResourceExhaustedError(
           absl::StrCat("message of ", frame.size(), " bytes exceeds the limit of ",
@@ -60,7 +60,16 @@ class LineTransport final : public Transport {
       return absl::InvalidArgumentError(
           "a message on a line transport must not contain a raw newline");
     }
+    if (options.droppable && channel_->queued_write_bytes() > options_.max_queued_bytes) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return absl::OkStatus();  // the peer is slow: shed progress and log messages
+    }
     return channel_->Write({frame, "\n"});
+  }
+
+  TransportStats stats() const override {
+    return TransportStats{.queued_bytes = channel_->queued_write_bytes(),
+                          .dropped_messages = dropped_.load(std::memory_order_relaxed)};
   }
 
   void Close() override { channel_->Close(); }
@@ -175,6 +184,7 @@ class LineTransport final : public Transport {
   base::ByteChannelPtr channel_;
   const LineTransportOptions options_;
   TransportSink* sink_ = nullptr;
+  std::atomic<uint64_t> dropped_{0};
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 
   // Line assembly, confined to the I/O thread.
@@ -198,7 +208,8 @@ absl::StatusOr<TransportPtr> CreateStdioTransport(const StdioTransportOptions& o
     return channel.status();
   }
   return CreateLineTransport(*std::move(channel),
-                             LineTransportOptions{.max_message_bytes = options.max_message_bytes});
+                             LineTransportOptions{.max_message_bytes = options.max_message_bytes,
+                                                  .max_queued_bytes = options.max_queued_bytes});
 }
 
 }  // namespace mcpgw::mcp

@@ -77,9 +77,30 @@ struct Batch {
   }
 };
 
+// Lets a warning through at most once per interval and counts what it held back.
+struct LogLimiter {
+  static constexpr absl::Duration kInterval = absl::Seconds(10);
+  absl::Mutex mu;
+  absl::Time next ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  uint64_t suppressed ABSL_GUARDED_BY(mu) = 0;
+
+  // Allow returns nullopt to stay silent, otherwise how many were held back since the last.
+  std::optional<uint64_t> Allow() {
+    absl::MutexLock lock(&mu);
+    absl::Time now = absl::Now();  // real time: this is about log volume, not protocol time
+    if (now < next) {
+      ++suppressed;
+      return std::nullopt;
+    }
+    next = now + kInterval;
+    return std::exchange(suppressed, 0);
+  }
+};
+
 }  // namespace session_internal
 
 using session_internal::InFlight;
+using session_internal::LogLimiter;
 
 struct Session::HandlerEntry {
   RequestHandler handler;
@@ -103,6 +124,7 @@ constexpr absl::string_view kPing = "ping";
 constexpr absl::string_view kInitialize = "initialize";
 constexpr absl::string_view kCancelled = "notifications/cancelled";
 constexpr absl::string_view kProgress = "notifications/progress";
+constexpr absl::string_view kLogMessage = "notifications/message";
 constexpr absl::string_view kElicitationCreate = "elicitation/create";
 
 std::string Seconds(absl::Duration d) { return absl::FormatDuration(d); }
@@ -127,6 +149,9 @@ std::optional<ProgressToken> ProgressTokenOf(const JsonValue* params) {
 }
 
 // --- Reading what we can of an oversized frame (best effort; it was never parsed).
+
+// Bytes of a frame that cannot be parsed which are scanned for its id.
+constexpr size_t kOversizedKeptBytes = 512;
 
 // Parses a JSON id value (integer or simple string) at the start of `s`.
 std::optional<RequestId> ParseIdPrefix(absl::string_view s, size_t* consumed) {
@@ -437,6 +462,8 @@ std::shared_ptr<Session> Session::Create(TransportPtr transport, SessionOptions 
 
 Session::Session(TransportPtr transport, SessionOptions options)
     : options_(std::move(options)),
+      malformed_log_(std::make_unique<LogLimiter>()),
+      dropped_log_(std::make_unique<LogLimiter>()),
       executor_(options_.executor != nullptr ? *options_.executor : base::DefaultExecutor()),
       clock_(options_.clock != nullptr ? *options_.clock : base::RealClock()),
       transport_(std::move(transport)),
@@ -545,18 +572,52 @@ void Session::OnFrame(absl::string_view text) {
   }
   for (FrameItem& item : frame.items) {
     if (auto* error = std::get_if<DecodeError>(&item)) {
-      if (error->answerable()) {
-        spdlog::debug("{}: answering malformed message: {}", options_.name, error->message);
-        Answer(batch, error->id.value_or(RequestId()), error->ToMessage());
-      } else if (error->is_response && error->id.has_value()) {
-        FailPending(*error->id,
-                    absl::InternalError(absl::StrCat(options_.name, " sent an ", error->message)));
-      } else {
-        spdlog::warn("{}: dropped a malformed message: {}", options_.name, error->message);
-      }
+      HandleMalformed(text, *error, batch);
       continue;
     }
     HandleMessage(std::get<Message>(std::move(item)), batch);
+  }
+}
+
+void Session::HandleMalformed(absl::string_view text, const DecodeError& error,
+                              const std::shared_ptr<Batch>& batch) {
+  // A peer that prints garbage may do so on every line: one warning per interval.
+  auto warn = [&](absl::string_view what) {
+    if (std::optional<uint64_t> held_back = malformed_log_->Allow()) {
+      constexpr size_t kQuoted = 80;
+      spdlog::warn("{}: {}: {} (line starts with '{}'{})", options_.name, what, error.message,
+                   text.substr(0, kQuoted),
+                   *held_back > 0 ? absl::StrCat("; ", *held_back, " more since the last warning")
+                                  : std::string());
+    }
+  };
+  if (error.code == error_code::kParseError) {
+    // Not JSON. If it reads like an answer to one of our requests (a truncated response, as a
+    // crashing server leaves behind), that request fails now instead of waiting for its
+    // timeout.
+    FrameGuess guess;
+    ScanHead(text.substr(0, kOversizedKeptBytes), guess);
+    if (guess.has_result && !guess.has_method && guess.id.has_value()) {
+      warn(absl::StrCat("dropped a response to request ", guess.id->ToString(),
+                        " that is not valid JSON"));
+      FailPending(*guess.id, absl::InternalError(absl::StrCat(
+                                 options_.name, " sent a response to request ",
+                                 guess.id->ToString(), " that is not valid JSON: ",
+                                 error.message)));
+      return;
+    }
+  }
+  if (error.answerable()) {
+    warn("answering a malformed message");
+    // Nobody waits for an answer with id null: it may be dropped when the peer is slow (a
+    // peer printing garbage fast while not reading must not grow our queue).
+    Answer(batch, error.id.value_or(RequestId()), error.ToMessage(),
+           /*droppable=*/!error.id.has_value());
+  } else if (error.is_response && error.id.has_value()) {
+    FailPending(*error.id,
+                absl::InternalError(absl::StrCat(options_.name, " sent an ", error.message)));
+  } else {
+    warn("dropped a malformed message");
   }
 }
 
@@ -796,7 +857,15 @@ void Session::OnOversizedFrame(const OversizedFrame& frame) {
                   absl::ResourceExhaustedError(absl::StrCat(
                       "the response from ", options_.name, " was dropped: ", what,
                       "; raise the maximum message size if such results are expected")));
+      return;
     }
+    // A response to one of our requests, but which one cannot be told: that request would
+    // wait for its timeout, and nothing the peer says can be matched with certainty any more.
+    // The connection is closed: every pending request fails now.
+    transport_->Close();
+    Shutdown(absl::UnavailableError(absl::StrCat(
+        "connection to ", options_.name, " closed: it sent a response whose id could not be read (",
+        what, ")")));
     return;
   }
   if (guess.has_method && !guess.id.has_value()) {
@@ -858,7 +927,8 @@ void Session::FinishIfDrained() {
 
 // --- Writing
 
-void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response) {
+void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response,
+                     bool droppable) {
   std::string text = response.Serialize();
   if (text.size() > transport_->max_message_bytes()) {
     // Too large for the peer: say so instead of leaving the request unanswered.
@@ -878,7 +948,8 @@ void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, M
     SendBatchAnswer(*batch, *std::move(array));
     return;
   }
-  absl::Status s = transport_->Send(text, SendOptions{.related_request = id});
+  absl::Status s =
+      transport_->Send(text, SendOptions{.related_request = id, .droppable = droppable});
   if (!s.ok()) {
     spdlog::warn("{}: could not send the answer to request {}: {}", options_.name, id.ToString(),
                  s);
@@ -1012,7 +1083,27 @@ absl::Status Session::SendNotification(absl::string_view method, Json params,
   if (closed()) {
     return absl::UnavailableError(absl::StrCat("the session with ", options_.name, " is closed"));
   }
-  return transport_->Send(Message::Notification(method, std::move(params)).Serialize(), options);
+  SendOptions send = options;
+  if (method == kProgress || method == kLogMessage) {
+    send.droppable = true;
+  }
+  if (!send.droppable) {
+    return transport_->Send(Message::Notification(method, std::move(params)).Serialize(), send);
+  }
+  uint64_t dropped_before = transport_->stats().dropped_messages;
+  absl::Status sent =
+      transport_->Send(Message::Notification(method, std::move(params)).Serialize(), send);
+  if (sent.ok()) {
+    TransportStats after = transport_->stats();
+    if (after.dropped_messages > dropped_before) {
+      if (dropped_log_->Allow().has_value()) {
+        spdlog::warn("{}: the peer is not keeping up: dropping progress and log notifications "
+                     "while {} bytes wait for it ({} dropped so far)",
+                     options_.name, after.queued_bytes, after.dropped_messages);
+      }
+    }
+  }
+  return sent;
 }
 
 std::unique_ptr<Session::Pending> Session::TakePending(const RequestId& id) {

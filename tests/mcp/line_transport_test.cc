@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mcpgw/mcp/session.h"
@@ -41,11 +44,13 @@ struct PipePair {
       to_transport[1] = -1;
     }
   }
-  absl::StatusOr<TransportPtr> Make(size_t max_bytes = kDefaultMaxMessageBytes) {
+  absl::StatusOr<TransportPtr> Make(size_t max_bytes = kDefaultMaxMessageBytes,
+                                    size_t max_queued = kDefaultMaxQueuedBytes) {
     return CreateStdioTransport({.read_fd = to_transport[0],
                                  .write_fd = from_transport[1],
                                  .owns_fds = true,
-                                 .max_message_bytes = max_bytes});
+                                 .max_message_bytes = max_bytes,
+                                 .max_queued_bytes = max_queued});
   }
   void Write(absl::string_view bytes) {
     while (!bytes.empty()) {
@@ -187,6 +192,89 @@ TEST(LineTransport, SessionOverPipesSurvivesBadInput) {
   EXPECT_THAT(lines[2], HasSubstr(R"("id":2,"error":{"code":-32600)"));
   EXPECT_EQ(lines[3], R"({"jsonrpc":"2.0","id":3,"result":{}})");
   pipes.CloseWriter();
+}
+
+// A peer that does not read: past the bound, droppable frames are dropped and counted; the
+// others are queued whatever the bound, and arrive in order once the peer reads.
+TEST(LineTransport, DropsOnlyDroppableFramesWhileThePeerDoesNotRead) {
+  PipePair pipes;
+  constexpr size_t kBound = 64 << 10;
+  MCPGW_ASSERT_OK_AND_ASSIGN(TransportPtr t, pipes.Make(kDefaultMaxMessageBytes, kBound));
+  Sink sink;
+  ASSERT_THAT(t->Start(&sink), IsOk());
+  EXPECT_THAT(t->Send("\"droppable while there is room\"", {.droppable = true}), IsOk());
+  // The pipe takes 64 KiB at most; the rest of 256 KiB waits in the queue, over the bound.
+  std::string big = absl::StrCat("\"", std::string(256 << 10, 'x'), "\"");
+  EXPECT_THAT(t->Send(big), IsOk());
+  EXPECT_GT(t->stats().queued_bytes, kBound);
+  EXPECT_THAT(t->Send("\"progress\"", {.droppable = true}), IsOk());
+  EXPECT_THAT(t->Send("\"log\"", {.droppable = true}), IsOk());
+  EXPECT_EQ(t->stats().dropped_messages, 2u);
+  EXPECT_THAT(t->Send("\"a response\""), IsOk());  // never dropped
+  EXPECT_EQ(t->stats().dropped_messages, 2u);
+  EXPECT_THAT(pipes.ReadLines(3),
+              ElementsAre("\"droppable while there is room\"", big, "\"a response\""));
+  // Drained: droppable frames pass again.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (t->stats().queued_bytes > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(t->stats().queued_bytes, 0u);
+  EXPECT_THAT(t->Send("\"progress again\"", {.droppable = true}), IsOk());
+  EXPECT_THAT(pipes.ReadLines(1), ElementsAre("\"progress again\""));
+  EXPECT_EQ(t->stats().dropped_messages, 2u);
+}
+
+// The session marks progress and log notifications droppable, nothing else.
+TEST(LineTransport, SessionDropsOnlyProgressAndLogNotificationsForASlowPeer) {
+  PipePair pipes;
+  MCPGW_ASSERT_OK_AND_ASSIGN(TransportPtr t, pipes.Make(kDefaultMaxMessageBytes, 1024));
+  auto session = Session::Create(std::move(t), {.name = "slow peer"});
+  ASSERT_THAT(session->Start(), IsOk());
+  Json big = Json::Object();
+  big.Set("data", std::string(256 << 10, 'x'));
+  ASSERT_THAT(session->SendNotification("notifications/resources/updated", std::move(big)),
+              IsOk());
+  ASSERT_GT(session->transport_stats().queued_bytes, 1024u);
+  EXPECT_THAT(session->SendNotification("notifications/message", Json::Object()), IsOk());
+  EXPECT_THAT(session->SendNotification("notifications/progress", Json::Object()), IsOk());
+  EXPECT_EQ(session->transport_stats().dropped_messages, 2u);
+  EXPECT_THAT(session->SendNotification("notifications/tools/list_changed"), IsOk());
+  EXPECT_EQ(session->transport_stats().dropped_messages, 2u);
+  std::vector<std::string> lines = pipes.ReadLines(2);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("notifications/resources/updated"));
+  EXPECT_THAT(lines[1], HasSubstr("notifications/tools/list_changed"));
+  session->Close();
+}
+
+// A response cut in the middle of its JSON fails the request it answers at once.
+TEST(LineTransport, ATruncatedResponseFailsItsRequestAtOnce) {
+  PipePair pipes;
+  MCPGW_ASSERT_OK_AND_ASSIGN(TransportPtr t, pipes.Make());
+  auto session = Session::Create(std::move(t), {.name = "upstream cut"});
+  ASSERT_THAT(session->Start(), IsOk());
+  absl::Mutex mu;
+  std::optional<absl::StatusOr<Message>> got;
+  session->SendRequest("tools/call", Json::Object(), [&](absl::StatusOr<Message> r) {
+    absl::MutexLock lock(&mu);
+    got = std::move(r);
+  });
+  ASSERT_EQ(pipes.ReadLines(1).size(), 1u);
+  pipes.Write("garbage first\n");
+  pipes.Write(R"({"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text")" "\n");
+  absl::MutexLock lock(&mu);
+  auto answered = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return got.has_value(); };
+  ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&answered), absl::Seconds(10)));
+  EXPECT_THAT(got->status(),
+              StatusIs(absl::StatusCode::kInternal,
+                       HasSubstr("upstream cut sent a response to request 1 that is not valid "
+                                 "JSON")));
+  // The garbage line got a parse error answer (id null); the cut response got none.
+  std::vector<std::string> lines = pipes.ReadLines(1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr(R"("id":null,"error":{"code":-32700)"));
+  EXPECT_EQ(session->outgoing_in_flight(), 0u);
 }
 
 TEST(LineTransport, LargeMessagesBothWays) {

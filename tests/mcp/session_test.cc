@@ -682,6 +682,21 @@ TEST_F(SessionTest, OversizedResponseFailsThePendingRequest) {
   EXPECT_THAT(peer_->Take(), ElementsAre(HasSubstr("tools/call")));  // no error sent back
 }
 
+TEST_F(SessionTest, OversizedResponseWithoutAReadableIdClosesTheSession) {
+  Init(SessionOptions{}, /*max_message_bytes=*/1000);
+  Start();
+  Outcome& o = NewOutcome();
+  session_->SendRequest("tools/call", Json(), o.Callback());
+  // The id is neither among the first members nor last: it cannot be read.
+  ASSERT_THAT(peer_->Send(absl::StrCat(R"({"jsonrpc":"2.0","result":{"text":")",
+                                       std::string(5000, 'y'), R"("},"id":1,"extra":true})")),
+              IsOk());
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_THAT(*o.result, StatusIs(absl::StatusCode::kUnavailable,
+                                  HasSubstr("sent a response whose id could not be read")));
+  EXPECT_TRUE(session_->closed());
+}
+
 TEST_F(SessionTest, AnswerTooLargeForTheTransportBecomesAnError) {
   Init(SessionOptions{}, /*max_message_bytes=*/200);
   session_->SetRequestHandler("big", [](IncomingRequest r) {

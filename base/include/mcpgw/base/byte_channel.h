@@ -10,6 +10,7 @@
 //   channel->Write({"hello", "\n"});
 #pragma once
 
+#include <cstddef>
 #include <initializer_list>
 #include <memory>
 
@@ -53,6 +54,11 @@ class ByteChannel {
   // CloseWrite flushes queued bytes, then ends the write side so the peer reads end of stream.
   // Idempotent.
   virtual void CloseWrite() = 0;
+
+  // queued_write_bytes returns how many bytes wait for the peer to read them (written by
+  // Write but not yet taken by the peer). A transport uses it to shed droppable messages
+  // while the peer is slow. Channels that never queue return 0.
+  virtual size_t queued_write_bytes() const { return 0; }
 
   // Close stops reading and writing and joins the I/O thread (unless called on it); bytes still
   // queued get a bounded chance to reach the peer first. After Close returns, no callback runs.

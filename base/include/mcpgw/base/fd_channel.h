@@ -45,6 +45,7 @@ class FdChannel final : public ByteChannel {
   absl::Status Start(Callbacks callbacks) override;
   absl::Status Write(absl::Span<const absl::string_view> parts) override;
   void CloseWrite() override;
+  size_t queued_write_bytes() const override;
   // Close writes what is still queued (waiting at most Options::close_flush_timeout for the
   // peer), then stops. See ByteChannel::Close.
   void Close() override;

@@ -108,6 +108,10 @@ class Gateway : public std::enable_shared_from_this<Gateway> {
   // gateway, wait, then destroy the runtimes, so servers get their grace period.
   absl::Status WaitStopped(absl::Time deadline);
 
+  // The downstream client's outgoing queue and the progress and log notifications dropped
+  // because the client did not keep up (zeros before Serve). See mcp::SendOptions::droppable.
+  mcp::TransportStats downstream_stats() const;
+
   // The upstreams, once the client has initialized (empty before): for status and tests.
   std::vector<std::shared_ptr<Upstream>> upstreams() const;
 

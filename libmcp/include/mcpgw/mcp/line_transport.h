@@ -18,10 +18,20 @@
 
 namespace mcpgw::mcp {
 
+// The default bound on queued outgoing bytes beyond which droppable frames are dropped.
+inline constexpr size_t kDefaultMaxQueuedBytes = size_t{4} << 20;
+
 struct LineTransportOptions {
   // Limit on one message, without its newline. A longer line is discarded (and reported to
   // the sink as an OversizedFrame); the next line is read normally.
   size_t max_message_bytes = kDefaultMaxMessageBytes;
+  // The outgoing queue's bound for droppable frames (SendOptions::droppable: progress and log
+  // notifications). While the channel holds more than this many bytes the peer has not read,
+  // a droppable frame is dropped and counted (TransportStats::dropped_messages) instead of
+  // queued. Other frames are always queued, even past this bound (a response is never
+  // dropped); only the channel's own hard limit (FdChannel: 256 MiB) stops them, by breaking
+  // the connection. The bound is in bytes, not messages: bytes are what a slow peer costs.
+  size_t max_queued_bytes = kDefaultMaxQueuedBytes;
 };
 
 // CreateLineTransport frames messages as lines on `channel`. Empty lines and a trailing "\r"
@@ -33,6 +43,8 @@ struct StdioTransportOptions {
   int write_fd = 1;
   bool owns_fds = false;  // close the descriptors when the transport closes
   size_t max_message_bytes = kDefaultMaxMessageBytes;
+  // See LineTransportOptions::max_queued_bytes.
+  size_t max_queued_bytes = kDefaultMaxQueuedBytes;
 };
 
 // CreateStdioTransport frames messages as lines on a pair of file descriptors (by default the

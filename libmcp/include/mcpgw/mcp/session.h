@@ -99,6 +99,7 @@ struct RequestOptions {
 namespace session_internal {
 struct InFlight;
 struct Batch;
+struct LogLimiter;
 }  // namespace session_internal
 
 // IncomingRequest is a request from the peer, handed to a handler, which must answer it
@@ -203,6 +204,11 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   }
 
   // SendNotification sends a notification. Returns Unavailable once closed.
+  //
+  // notifications/progress and notifications/message are sent droppable (SendOptions): when
+  // the peer is slow and the transport's outgoing queue is over its bound, they are dropped
+  // (counted in transport_stats().dropped_messages, with a rate-limited warning) and OK is
+  // returned. Requests, responses and every other notification are never dropped.
   absl::Status SendNotification(absl::string_view method, Json params = Json(),
                                 const SendOptions& options = {});
 
@@ -226,6 +232,8 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   const std::string& name() const { return options_.name; }
   size_t outgoing_in_flight() const;
   size_t incoming_in_flight() const;
+  // The transport's outgoing queue and drops (see SendNotification).
+  TransportStats transport_stats() const { return transport_->stats(); }
 
   // TransportSink (called by the transport).
   void OnFrame(absl::string_view text) override;
@@ -250,8 +258,13 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   std::unique_ptr<Pending> TakePending(const RequestId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailPending(const RequestId& id, absl::Status status);
   void OnTimeout(const RequestId& id);
-  // Sends an answer to an incoming request (or adds it to its batch).
-  void Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response);
+  // Sends an answer to an incoming request (or adds it to its batch). `droppable` for answers
+  // nobody waits for (errors with id null).
+  void Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response,
+              bool droppable = false);
+  // Handles a frame that did not decode (warns, rate-limited; answers it when JSON-RPC says so).
+  void HandleMalformed(absl::string_view text, const DecodeError& error,
+                       const std::shared_ptr<Batch>& batch);
   // Sends a batch's answers: as one array, or one by one when the array exceeds the limit.
   void SendBatchAnswer(Batch& batch, std::string array);
   // Fails what is pending with `reason` and calls the closed callback with `callback_status`
@@ -263,6 +276,9 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SessionOptions options_;
+  // Rate limits for warnings a misbehaving peer could otherwise repeat without end.
+  const std::unique_ptr<session_internal::LogLimiter> malformed_log_;
+  const std::unique_ptr<session_internal::LogLimiter> dropped_log_;
   base::Executor& executor_;
   base::Clock& clock_;
   TransportPtr transport_;

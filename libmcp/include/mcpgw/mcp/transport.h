@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,20 @@ class TransportSink {
 // where a message related to a request travels on that request's stream).
 struct SendOptions {
   std::optional<RequestId> related_request;
+  // The frame may be dropped when the peer is slow: a transport that queues outgoing bytes
+  // drops it (Send still returns OK, and TransportStats::dropped_messages counts it) while
+  // more than its bound is queued. Session sets it for notifications/progress and
+  // notifications/message, and for error answers to unparsable input (id null); never for
+  // requests, responses or other notifications, which always wait in the queue.
+  bool droppable = false;
+};
+
+// What a transport reports about its outgoing side.
+struct TransportStats {
+  // Bytes written but not yet taken by the peer.
+  size_t queued_bytes = 0;
+  // Droppable frames dropped because the peer was slow (see SendOptions::droppable).
+  uint64_t dropped_messages = 0;
 };
 
 // Thread safety: Send and Close may be called from any thread, concurrently.
@@ -67,6 +82,10 @@ class Transport {
   virtual void Close() = 0;
 
   virtual size_t max_message_bytes() const = 0;
+
+  // stats reports the outgoing queue and what was dropped from it. Thread-safe. Transports
+  // that never queue report zeros.
+  virtual TransportStats stats() const { return {}; }
 };
 
 using TransportPtr = std::unique_ptr<Transport>;
