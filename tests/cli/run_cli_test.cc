@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -162,6 +163,7 @@ TEST_F(RunCliTest, AContainerServerWithoutADockerEngine) {
 TEST_F(RunCliTest, ALockDirectoryOpenToOtherUsersIsRefused) {
   // Whoever may write there decides which containers get removed.
   std::string dir = dir_ + "/mcpgw";
+  std::filesystem::remove_all(dir);  // left by an earlier run
   ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
   ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
   Result r = McpgwRun({"--command", "x=/bin/cat"});
