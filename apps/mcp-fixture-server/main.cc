@@ -1,6 +1,7 @@
 // mcp-fixture-server: an MCP server for tests and benchmarks (see fixture_server.h for what it
 // offers). It serves one client on its own stdin/stdout and exits 0 when stdin ends, after
-// answering what it received. Logs go to stderr.
+// answering what it received (with --ignore-stdin-eof it runs on until a signal ends it). Logs
+// go to stderr.
 //
 // The transport is chosen here and nowhere else: ServeStdio() is one way of serving the
 // Server that CreateFixtureServer() builds; another (HTTP) is a sibling function.
@@ -34,6 +35,8 @@ struct Flags {
   bool help = false;
   std::string help_text;
   spdlog::level::level_enum log_level = spdlog::level::warn;
+  // Keep running after stdin ends, until a signal ends the process.
+  bool ignore_stdin_eof = false;
   FixtureOptions fixture;
 };
 
@@ -54,7 +57,10 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       "(gateway tests of clashing URIs)",
       cxxopts::value<std::string>()->default_value(""), "NAME")(
       "log-level", "stderr log level: debug, info or warn",
-      cxxopts::value<std::string>()->default_value("warn"), "LEVEL")("h,help", "show this help");
+      cxxopts::value<std::string>()->default_value("warn"), "LEVEL")(
+      "ignore-stdin-eof",
+      "do not exit when stdin ends: keep running until a signal ends the process (a server "
+      "that outlives its client, for clean-up tests)")("h,help", "show this help");
   Flags flags;
   try {
     cxxopts::ParseResult args = options.parse(argc, argv);
@@ -69,6 +75,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     }
     flags.fixture.extra_tools = args["extra-tools"].as<int>();
     flags.fixture.instance = args["instance"].as<std::string>();
+    flags.ignore_stdin_eof = args.count("ignore-stdin-eof") > 0;
     std::string level = args["log-level"].as<std::string>();
     if (level == "debug") {
       flags.log_level = spdlog::level::debug;
@@ -94,7 +101,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
 // ServeStdio serves one client on fds 0/1 until it ends its input (and every request it sent
 // is answered) or the connection breaks. Returns the process exit code: 0 once the client is
 // gone, 1 when stdin/stdout cannot be served.
-int ServeStdio(const std::shared_ptr<mcp::Server>& server) {
+int ServeStdio(const std::shared_ptr<mcp::Server>& server, bool ignore_stdin_eof) {
   absl::StatusOr<mcp::TransportPtr> transport =
       mcp::CreateStdioTransport({.max_message_bytes = kFixtureMaxMessageBytes});
   if (!transport.ok()) {
@@ -117,6 +124,12 @@ int ServeStdio(const std::shared_ptr<mcp::Server>& server) {
   (*session)->Close();
   // OK: the client ended its input and every request it sent was answered. Otherwise the
   // connection broke; either way the client is gone.
+  if (ignore_stdin_eof) {
+    spdlog::debug("the session ended ({}); running on until a signal comes", *reason);
+    while (true) {
+      pause();
+    }
+  }
   spdlog::debug("the session ended ({}); exiting", *reason);
   return 0;
 }
@@ -138,7 +151,7 @@ int Main(int argc, char** argv) {
     spdlog::error("cannot build the fixture: {}", server.status());
     return 1;
   }
-  return ServeStdio(*server);
+  return ServeStdio(*server, flags->ignore_stdin_eof);
 }
 
 }  // namespace

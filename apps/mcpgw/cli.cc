@@ -30,6 +30,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kUsage = R"(mcpgw — one MCP endpoint in front of many MCP servers
 
 Usage: mcpgw <command> [options]
+       mcpgw --help | --version
 
 Commands:
   run         serve the gateway on stdio: the servers of a profile (--profile FILE) and/or
@@ -41,14 +42,30 @@ Commands:
               revision, then timed pings)
   version     print the version and the MCP protocol revisions spoken
 
-Run `mcpgw <command> --help` for a command's options.
+Run `mcpgw <command> --help` (or `mcpgw help <command>`) for a command's options.
+)";
+
+constexpr const char* kVersionUsage = R"(Usage: mcpgw version
+
+Print mcpgw's version and the MCP protocol revisions it speaks (`mcpgw --version` too).
 )";
 
 std::string Micros(absl::Duration d) {
   return fmt::format("{:.1f} µs", absl::ToDoubleMicroseconds(d));
 }
 
-int Version(std::ostream& out) {
+int Version(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      out << kVersionUsage;
+      return 0;
+    }
+  }
+  if (argc > 1) {
+    err << "mcpgw version: takes no arguments (see `mcpgw version --help`)\n";
+    return 2;
+  }
   std::string revisions;
   for (mcp::ProtocolVersion v : mcp::kSupportedProtocolVersions) {
     if (!revisions.empty()) {
@@ -389,13 +406,24 @@ int RunCli(int argc, const char* const* argv, std::istream& in, std::ostream& ou
     return 2;
   }
   std::string command = argv[1];
+  // `mcpgw help COMMAND` is `mcpgw COMMAND --help`.
+  std::vector<const char*> help_args;
+  if (command == "help" && argc > 2) {
+    command = argv[2];
+    help_args = {argv[0], argv[2], "--help"};
+    argc = static_cast<int>(help_args.size());
+    argv = help_args.data();
+  }
   try {
     if (command == "-h" || command == "--help" || command == "help") {
       out << kUsage;
       return 0;
     }
-    if (command == "version" || command == "--version") {
-      return Version(out);
+    if (command == "--version") {
+      return Version(1, argv + 1, out, err);
+    }
+    if (command == "version") {
+      return Version(argc - 1, argv + 1, out, err);
     }
     if (command == "selftest") {
       return SelfTest(argc - 1, argv + 1, out, err);
@@ -413,6 +441,12 @@ int RunCli(int argc, const char* const* argv, std::istream& in, std::ostream& ou
   } catch (const std::exception& e) {
     err << "mcpgw " << command << ": " << e.what() << "\n";
     return 1;
+  }
+  if (command.size() > 1 && command[0] == '-') {
+    // Only the option's name: what follows '=' may be anything (a value typed by mistake).
+    err << "mcpgw: unknown option '" << command.substr(0, command.find('='))
+        << "'; run `mcpgw --help` for the commands and options\n";
+    return 2;
   }
   err << "mcpgw: unknown command '" << command << "'; run `mcpgw --help` for the commands\n";
   return 2;

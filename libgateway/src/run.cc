@@ -13,6 +13,7 @@
 #include "mcpgw/container/docker_engine.h"
 #include "mcpgw/container/process_runtime.h"
 #include "mcpgw/gateway/gateway.h"
+#include "mcpgw/gateway/instance.h"
 #include "mcpgw/mcp/json_bind.h"
 #include "mcpgw/mcp/line_transport.h"
 #include "spdlog/spdlog.h"
@@ -67,9 +68,65 @@ absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options) {
   return plan;
 }
 
+namespace {
+
+void SweepDead(const GatewayInstance& self, container::Runtime* containers) {
+  absl::StatusOr<SweepReport> swept = SweepDeadGateways(self.dir(), self.id(), containers);
+  if (!swept.ok()) {
+    spdlog::warn("mcpgw: cannot clean up after dead gateways: {}", swept.status().message());
+    return;
+  }
+  for (const SweepReport::Removed& removed : swept->removed) {
+    spdlog::info(
+        "mcpgw: removed container {} (server {}) of gateway {}, which is no longer running",
+        removed.container.substr(0, 12), removed.server.empty() ? "?" : removed.server,
+        removed.gateway);
+  }
+  if (!swept->dead_gateways.empty()) {
+    spdlog::debug("mcpgw: removed the lock files of {} dead gateway(s): {}",
+                  swept->dead_gateways.size(), absl::StrJoin(swept->dead_gateways, ", "));
+  }
+  for (const absl::Status& error : swept->errors) {
+    spdlog::warn("mcpgw: cleaning up after dead gateways: {}", error.message());
+  }
+}
+
+// At exit, after every server was stopped: containers of this gateway still known to the
+// engine (normally only ones AutoRemove is removing) are removed; if that cannot be done the
+// lock file stays, for the next gateway's sweep.
+void RemoveOwnContainers(GatewayInstance& self, container::DockerEngine& docker) {
+  absl::StatusOr<std::vector<container::InstanceInfo>> left =
+      docker.List({{std::string(kGatewayLabel), self.id()}});
+  if (!left.ok()) {
+    spdlog::warn(
+        "mcpgw: cannot check that no container is left: {}; the next gateway to start will "
+        "remove what is",
+        left.status().message());
+    self.KeepLockFile();
+    return;
+  }
+  for (const container::InstanceInfo& info : *left) {
+    absl::Status removed = docker.Remove(info.id);
+    if (!removed.ok() && !absl::IsNotFound(removed)) {
+      spdlog::warn("mcpgw: {}; the next gateway to start will remove it", removed.message());
+      self.KeepLockFile();
+    } else {
+      spdlog::debug("mcpgw: removed container {} at exit", info.id.substr(0, 12));
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
                              int out_fd, absl::Notification* stop) {
-  // Runtimes first (they outlive the gateway and its upstreams).
+  // This gateway's identity and lock, held until everything it started is gone (destroyed
+  // last): its containers carry the id, and other gateways see it alive.
+  MCPGW_ASSIGN_OR_RETURN(std::string instance_dir, DefaultInstanceDir());
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<GatewayInstance> self,
+                         GatewayInstance::Acquire(instance_dir));
+  spdlog::info("mcpgw: gateway instance {} (lock file {})", self->id(), self->lock_path());
+  // Runtimes next (they outlive the gateway and its upstreams).
   MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<container::ProcessRuntime> processes,
                          container::ProcessRuntime::Create({}));
   std::unique_ptr<container::DockerEngine> docker;
@@ -106,12 +163,16 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
                                            spec.image, "), but ", engine.status().message()));
         }
         docker = *std::move(engine);
+        // Before any container starts: a sweep after this gateway's death must ask the engine.
+        MCPGW_RETURN_IF_ERROR(self->MarkUsesContainers());
       }
       runtime = docker.get();
     }
     GatewayServer entry;
     entry.config.name = server.name;
     entry.config.spec = std::move(spec);
+    entry.config.spec.labels[std::string(kGatewayLabel)] = self->id();
+    entry.config.spec.labels[std::string(kProfileLabel)] = plan.name;
     entry.config.mode = server.settings.mode;
     entry.config.per_call_concurrency = server.settings.per_call_concurrency;
     entry.config.idle_timeout = server.settings.idle_timeout;
@@ -129,6 +190,10 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
     entry.prepare = runtime == docker.get();
     servers.push_back(std::move(entry));
   }
+  // What dead gateways left: their lock files, and with an engine at hand their containers
+  // (a gateway that runs only local processes never needs Docker; it leaves the containers of
+  // dead gateways to the next one that has an engine).
+  SweepDead(*self, docker.get());
   size_t count = servers.size();
   GatewayOptions options;
   options.naming = plan.gateway.naming;
@@ -159,6 +224,9 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
   }
   bool pulling = gateway->preparing() > 0;
   gateway.reset();
+  if (docker != nullptr) {
+    RemoveOwnContainers(*self, *docker);
+  }
   // The runtimes' destructors kill and reap what is left (containers included).
   if (pulling) {
     // A pull still inside the engine client: the engine is left to the process's exit rather

@@ -2,8 +2,11 @@
 // it, and a non-zero exit, before anything starts. (Serving itself is tested end to end with
 // the TypeScript SDK client in tests/e2e/fixture_test.cc.)
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -50,8 +53,20 @@ class RunCliTest : public ::testing::Test {
     std::string cmd = "mkdir -p " + dir_;
     ASSERT_EQ(system(cmd.c_str()), 0);
     setenv("XDG_CONFIG_HOME", dir_.c_str(), 1);  // no user catalogs or secrets of the machine
+    // Gateway lock files of these runs go here, not among the machine's.
+    const char* runtime_dir = getenv("XDG_RUNTIME_DIR");
+    saved_runtime_dir_ =
+        runtime_dir != nullptr ? std::optional<std::string>(runtime_dir) : std::nullopt;
+    setenv("XDG_RUNTIME_DIR", dir_.c_str(), 1);
   }
-  void TearDown() override { unsetenv("XDG_CONFIG_HOME"); }
+  void TearDown() override {
+    unsetenv("XDG_CONFIG_HOME");
+    if (saved_runtime_dir_.has_value()) {
+      setenv("XDG_RUNTIME_DIR", saved_runtime_dir_->c_str(), 1);
+    } else {
+      unsetenv("XDG_RUNTIME_DIR");
+    }
+  }
 
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
@@ -60,6 +75,7 @@ class RunCliTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::optional<std::string> saved_runtime_dir_;
 };
 
 TEST_F(RunCliTest, NothingToRun) {
@@ -141,6 +157,19 @@ TEST_F(RunCliTest, AContainerServerWithoutADockerEngine) {
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, AllOf(HasSubstr("server 'boxed' runs in a container"),
                            HasSubstr("cannot reach the Docker engine")));
+  ExpectOneLine(r);
+}
+
+TEST_F(RunCliTest, ALockDirectoryOpenToOtherUsersIsRefused) {
+  // Whoever may write there decides which containers get removed.
+  std::string dir = dir_ + "/mcpgw";
+  std::filesystem::remove_all(dir);  // left by an earlier run
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  Result r = McpgwRun({"--command", "x=/bin/cat"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("gateway instance directory " + dir), HasSubstr("mode 0777"),
+                           HasSubstr("chmod 700 " + dir)));
   ExpectOneLine(r);
 }
 

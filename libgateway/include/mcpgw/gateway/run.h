@@ -46,7 +46,16 @@ absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options);
 // (reads) and `out_fd` (writes), until the client closes its end or `stop` is notified; then
 // stops every server and returns. Secrets come from `secrets`, only for the servers that
 // declare them. Errors before serving (a missing secret, no Docker engine for a container
-// server) are returned at once, naming the server and how to fix it.
+// server, an unsafe lock directory) are returned at once, naming the server or directory and
+// how to fix it.
+//
+// Several gateways may run at once (see instance.h): this one takes a GatewayInstance in
+// DefaultInstanceDir() for its whole run, labels every server it starts with its id
+// (io.mcpgw.gateway) and the profile's name (io.mcpgw.profile), and before serving removes
+// what dead gateways left — their containers only when this run has a container server (a
+// run of local processes never needs Docker). At the end it checks that none of its
+// containers is left (removing any), then releases its lock; if that check fails, the lock
+// file stays for the next gateway's sweep.
 absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
                              int out_fd, absl::Notification* stop);
 
