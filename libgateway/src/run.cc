@@ -7,20 +7,36 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
-#include "mcpgw/base/fd_channel.h"
 #include "mcpgw/base/fmt.h"
 #include "mcpgw/base/status_macros.h"
-#include "mcpgw/container/docker_engine.h"
-#include "mcpgw/container/process_runtime.h"
-#include "mcpgw/gateway/gateway.h"
-#include "mcpgw/mcp/line_transport.h"
+#include "mcpgw/gateway/embed.h"
 #include "spdlog/spdlog.h"
 
 namespace mcpgw::gateway {
 
+absl::string_view DefaultProfileYaml() {
+  static constexpr absl::string_view kYaml = R"yaml(
+version: 1
+name: default
+description: >-
+  What `mcpgw run` serves with no profile: the gateway's own tools (list the servers, enable
+  or disable one, search the catalogs). Needs no Docker and no network.
+catalogs: [default]
+servers:
+  mcpgw: {}
+)yaml";
+  return kYaml;
+}
+
 absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options) {
   ResolvedProfile plan;
   plan.name = "command line";
+  if (options.profile_path.empty() && options.commands.empty() && options.servers.empty() &&
+      options.tools.empty() && options.env.empty()) {
+    MCPGW_ASSIGN_OR_RETURN(Profile profile,
+                           ParseProfile(DefaultProfileYaml(), "<default profile>"));
+    return ResolveProfile(profile, {.config_dir = options.config_dir});
+  }
   if (!options.profile_path.empty()) {
     MCPGW_ASSIGN_OR_RETURN(Profile profile, LoadProfileFile(options.profile_path));
     ResolveOptions resolve{.servers = options.servers,
@@ -66,113 +82,38 @@ absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options) {
   return plan;
 }
 
+std::vector<Catalog> SearchableCatalogs(absl::string_view config_dir) {
+  std::vector<Catalog> out;
+  if (absl::StatusOr<Catalog> builtin = DefaultCatalog(); builtin.ok()) {
+    out.push_back(*std::move(builtin));
+  }
+  std::string dir = config_dir.empty() ? DefaultConfigDir() : std::string(config_dir);
+  absl::StatusOr<std::vector<std::string>> names = ListUserCatalogs(dir);
+  if (!names.ok()) {
+    spdlog::warn("user catalogs: {}", names.status().message());
+    return out;
+  }
+  for (const std::string& name : *names) {
+    absl::StatusOr<Catalog> catalog = LoadUserCatalog(dir, name);
+    if (catalog.ok()) {
+      out.push_back(*std::move(catalog));
+    } else {
+      spdlog::warn("user catalog {} is left out of searches: {}", name,
+                   catalog.status().message());
+    }
+  }
+  return out;
+}
+
 absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
                              int out_fd, absl::Notification* stop) {
-  // Runtimes first (they outlive the gateway and its upstreams).
-  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<container::ProcessRuntime> processes,
-                         container::ProcessRuntime::Create({}));
-  std::unique_ptr<container::DockerEngine> docker;
-  std::vector<GatewayServer> servers;
-  // Every secret handed out is masked in what the gateway reports about its servers.
-  auto redactor = std::make_shared<Redactor>();
-  for (const ResolvedServer& server : plan.servers) {
-    if (server.definition.kind == ServerDefinition::Kind::kBuiltin) {
-      spdlog::warn("server {}: the built-in server does not run yet; it is left out",
-                   server.name);
-      continue;
-    }
-    auto lookup = [&](absl::string_view secret) -> absl::StatusOr<std::string> {
-      const SecretSpec* spec = server.definition.FindSecret(secret);
-      absl::StatusOr<std::string> value =
-          secrets.Require(secret, SecretRequest{.server = server.name,
-                                                .env_var = spec != nullptr ? spec->env : "",
-                                                .how = spec != nullptr ? spec->how : ""});
-      if (value.ok()) {
-        redactor->Add(*value);
-      }
-      return value;
-    };
-    MCPGW_ASSIGN_OR_RETURN(container::RunSpec spec,
-                           BuildRunSpec(server, server.config, lookup));
-    container::Runtime* runtime = processes.get();
-    if (!spec.image.empty()) {
-      if (docker == nullptr) {
-        absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
-            container::DockerEngine::Create({});
-        if (!engine.ok()) {
-          return absl::Status(engine.status().code(),
-                              absl::StrCat("server '", server.name, "' runs in a container (",
-                                           spec.image, "), but ", engine.status().message()));
-        }
-        docker = *std::move(engine);
-      }
-      runtime = docker.get();
-    }
-    GatewayServer entry;
-    entry.config.name = server.name;
-    entry.config.spec = std::move(spec);
-    entry.config.mode =
-        server.settings.mode == RunMode::kPerCall ? RunMode::kOnDemand : server.settings.mode;
-    entry.config.idle_timeout = server.settings.idle_timeout;
-    entry.config.redactor = redactor;
-    entry.runtime = runtime;
-    entry.allowed_tools = server.allowed_tools;
-    servers.push_back(std::move(entry));
-  }
-  // Images are made ready now, not at the first call (pulls can take minutes).
-  if (docker != nullptr) {
-    for (const GatewayServer& s : servers) {
-      if (stop != nullptr && stop->HasBeenNotified()) {
-        return absl::CancelledError("stopped (signal) while preparing images");
-      }
-      if (s.runtime == docker.get()) {
-        absl::StatusOr<container::Prepared> prepared = docker->Prepare(s.config.spec);
-        if (!prepared.ok()) {
-          return absl::Status(prepared.status().code(),
-                              absl::StrCat("server '", s.config.name, "': ",
-                                           prepared.status().message()));
-        }
-        spdlog::info("server {}: image {} ({})", s.config.name, s.config.spec.image,
-                     prepared->digest);
-      }
-    }
-  }
-  size_t count = servers.size();
-  GatewayOptions options;
-  options.naming = plan.gateway.naming;
-  MCPGW_ASSIGN_OR_RETURN(std::shared_ptr<Gateway> gateway,
-                         Gateway::Create(std::move(options), std::move(servers)));
-  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<base::FdChannel> stdio,
-                         base::FdChannel::Create(in_fd, out_fd, {.owns_fds = false}));
-  auto closed = std::make_shared<absl::Notification>();
-  auto why = std::make_shared<absl::Status>();
-  MCPGW_RETURN_IF_ERROR(gateway->Serve(mcp::CreateLineTransport(std::move(stdio)),
-                                       [closed, why](absl::Status reason) {
-                                         *why = std::move(reason);
-                                         closed->Notify();
-                                       }));
-  spdlog::info("mcpgw: serving {} server(s) on stdio", count);
-  // Until the client leaves or a signal asks us to stop.
-  while (!closed->WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
-    if (stop != nullptr && stop->HasBeenNotified()) {
-      spdlog::info("mcpgw: stopping (signal)");
-      break;
-    }
-  }
-  gateway->Shutdown();
-  // Their grace: stdin closed, SIGTERM, SIGKILL after stop_grace (5 s). Then the runtimes go.
-  absl::Status stopped = gateway->WaitStopped(absl::Now() + absl::Seconds(6));
-  if (!stopped.ok()) {
-    spdlog::warn("mcpgw: {}; killing it", stopped.message());
-  }
-  gateway.reset();
-  // The runtimes' destructors kill and reap what is left (containers included).
-  docker.reset();
-  processes.reset();
-  if (closed->HasBeenNotified() && !why->ok()) {
-    spdlog::warn("mcpgw: the client connection ended: {}", why->message());
-  }
-  return absl::OkStatus();
+  EmbeddedGatewayOptions options;
+  options.gateway.naming = plan.gateway.naming;
+  options.catalogs = SearchableCatalogs();
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedGateway> host,
+                         EmbeddedGateway::Create(std::move(options)));
+  MCPGW_RETURN_IF_ERROR(host->AddProfile(plan, secrets, stop));
+  return host->Serve(in_fd, out_fd, stop);
 }
 
 }  // namespace mcpgw::gateway

@@ -1,6 +1,7 @@
-// In-process servers behind the gateway, enabling and disabling servers: a libmcp Client talks
-// to a Gateway over an in-memory transport; behind it run libmcp Servers of this process and a
-// real mcp-fixture-server process started by ProcessRuntime.
+// In-process servers behind the gateway, enabling and disabling servers, the built-in `mcpgw`
+// server and EmbeddedGateway: a libmcp Client talks to a Gateway over an in-memory transport;
+// behind it run libmcp Servers of this process, the built-in server, and a real
+// mcp-fixture-server process started by ProcessRuntime.
 #include "mcpgw/gateway/gateway.h"
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mcpgw/container/process_runtime.h"
+#include "mcpgw/gateway/builtin_server.h"
+#include "mcpgw/gateway/embed.h"
 #include "mcpgw/gateway/upstream.h"
 #include "mcpgw/mcp/client.h"
 #include "mcpgw/mcp/json.h"
@@ -158,6 +161,8 @@ class InProcessGatewayTest : public ::testing::Test {
         container::ProcessRuntime::Create({});
     ASSERT_THAT(runtime.status(), IsOk());
     runtime_ = *std::move(runtime);
+    MCPGW_ASSERT_OK_AND_ASSIGN(Catalog catalog, DefaultCatalog());
+    catalogs_.push_back(std::move(catalog));
   }
 
   void TearDown() override {
@@ -193,6 +198,17 @@ class InProcessGatewayTest : public ::testing::Test {
     return s;
   }
 
+  GatewayServer Builtin() {
+    absl::StatusOr<std::shared_ptr<BuiltinServer>> builtin =
+        BuiltinServer::Create({.catalogs = catalogs_});
+    EXPECT_THAT(builtin.status(), IsOk());
+    builtin_ = *builtin;
+    GatewayServer s;
+    s.config.name = "mcpgw";
+    s.server = builtin_->server();
+    return s;
+  }
+
   static GatewayServer InProcess(const std::string& name) {
     GatewayServer s;
     s.config.name = name;
@@ -202,6 +218,9 @@ class InProcessGatewayTest : public ::testing::Test {
 
   void Connect(std::vector<GatewayServer> servers) {
     MCPGW_ASSERT_OK_AND_ASSIGN(gateway_, Gateway::Create({}, std::move(servers)));
+    if (builtin_ != nullptr) {
+      builtin_->Bind(gateway_, "mcpgw");
+    }
     auto [client_side, gateway_side] = mcp::CreateMemoryTransportPair();
     ASSERT_THAT(gateway_->Serve(std::move(gateway_side)), IsOk());
     client_ = mcp::Client::Create(std::move(client_side));
@@ -234,7 +253,32 @@ class InProcessGatewayTest : public ::testing::Test {
         [&](auto done) { client_->CallTool(tool, *std::move(json), {}, std::move(done)); }, kWait);
   }
 
+  // The structured servers[] of list_servers, as name → that server's object.
+  const mcp::JsonValue* ServerIn(const mcp::CallToolResult& r, absl::string_view name) {
+    if (!r.structured_content.has_value()) {
+      return nullptr;
+    }
+    const mcp::JsonValue* servers = mcp::FindMember(r.structured_content->value(), "servers");
+    if (servers == nullptr || !servers->IsArray()) {
+      return nullptr;
+    }
+    for (const mcp::JsonValue& s : servers->GetArray()) {
+      const mcp::JsonValue* n = mcp::FindMember(s, "name");
+      if (n != nullptr && n->IsString() && mcp::AsStringView(*n) == name) {
+        return &s;
+      }
+    }
+    return nullptr;
+  }
+
+  static std::string Member(const mcp::JsonValue* v, absl::string_view key) {
+    const mcp::JsonValue* m = v != nullptr ? mcp::FindMember(*v, key) : nullptr;
+    return m == nullptr ? "<missing>" : mcp::SerializeJson(*m);
+  }
+
   std::unique_ptr<container::ProcessRuntime> runtime_;
+  std::vector<Catalog> catalogs_;
+  std::shared_ptr<BuiltinServer> builtin_;
   std::shared_ptr<Gateway> gateway_;
   std::shared_ptr<mcp::Client> client_;
   Counter tools_changed_;
@@ -259,6 +303,156 @@ TEST_F(InProcessGatewayTest, InProcessServersAreMergedAndRouted) {
   }
 }
 
+// The built-in server among the others.
+class BuiltinServerTest : public InProcessGatewayTest {};
+
+TEST_F(BuiltinServerTest, ListsServersWithKindStateAndTools) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Builtin());
+  servers.push_back(Fixture("fx"));
+  servers.push_back(InProcess("mem"));
+  Connect(std::move(servers));
+  std::vector<std::string> names = ToolNames();
+  for (const char* tool : {"list_servers", "enable_server", "disable_server", "search_catalog",
+                           "mem_tool", "mem__echo", "fx__echo"}) {
+    EXPECT_THAT(names, Contains(tool));
+  }
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r, Call("list_servers", "{}"));
+  EXPECT_FALSE(r.is_error.value_or(false)) << TextOf(r);
+  const mcp::JsonValue* fx = ServerIn(r, "fx");
+  ASSERT_NE(fx, nullptr) << TextOf(r);
+  EXPECT_EQ(Member(fx, "kind"), R"("process")");
+  EXPECT_EQ(Member(fx, "mode"), R"("on-demand")");
+  EXPECT_EQ(Member(fx, "enabled"), "true");
+  EXPECT_EQ(Member(fx, "state"), R"("ready")");
+  EXPECT_NE(Member(fx, "tools"), "<missing>");
+  EXPECT_EQ(Member(ServerIn(r, "mem"), "kind"), R"("in-process")");
+  EXPECT_EQ(Member(ServerIn(r, "mem"), "tools"), "2");
+  EXPECT_EQ(Member(ServerIn(r, "mcpgw"), "tools"), "4");
+  EXPECT_THAT(TextOf(r), HasSubstr("mem: in-process, on-demand, enabled, ready, 2 tools"));
+}
+
+TEST_F(BuiltinServerTest, DisablingAServerStopsItHidesItsToolsAndTellsTheClient) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Builtin());
+  servers.push_back(Fixture("fx"));
+  Connect(std::move(servers));
+  ASSERT_THAT(ToolNames(), Contains("echo"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r, Call("echo", R"({"message":"before"})"));
+  EXPECT_EQ(TextOf(r), "Echo: before");
+  EXPECT_EQ(Running(), 1);
+  int tools_before = tools_changed_.Get();
+  int prompts_before = prompts_changed_.Get();
+
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("disable_server", R"({"name":"fx"})"));
+  EXPECT_FALSE(r.is_error.value_or(false)) << TextOf(r);
+  ASSERT_TRUE(r.structured_content.has_value());
+  EXPECT_EQ(Member(&r.structured_content->value(), "enabled"), "false");
+  EXPECT_EQ(Member(&r.structured_content->value(), "state"), R"("stopped")");
+  EXPECT_TRUE(tools_changed_.WaitFor(tools_before + 1)) << "tools/list_changed reached the client";
+  // The fixture has prompts (it has not listed them yet here: unknown, so the client is told).
+  EXPECT_TRUE(prompts_changed_.WaitFor(prompts_before + 1));
+  absl::Time deadline = absl::Now() + kWait;
+  while (Running() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Running(), 0) << "disabling stopped the server";
+
+  std::vector<std::string> names = ToolNames();
+  EXPECT_THAT(names, Not(Contains("echo")));
+  EXPECT_THAT(names, Contains("list_servers"));
+  absl::Status refused = Call("echo", R"({"message":"after"})").status();
+  EXPECT_EQ(mcp::JsonRpcCodeOf(refused), mcp::error_code::kInvalidParams) << refused;
+  EXPECT_EQ(Running(), 0) << "a call to a disabled server does not start it";
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("list_servers", "{}"));
+  EXPECT_EQ(Member(ServerIn(r, "fx"), "enabled"), "false");
+  EXPECT_THAT(TextOf(r), HasSubstr("fx: process, on-demand, disabled, stopped"));
+  // Disabling again changes nothing and tells nothing.
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("disable_server", R"({"name":"fx"})"));
+  EXPECT_FALSE(r.is_error.value_or(false));
+
+  int tools_disabled = tools_changed_.Get();
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("enable_server", R"({"name":"fx"})"));
+  EXPECT_FALSE(r.is_error.value_or(false)) << TextOf(r);
+  EXPECT_EQ(Member(&r.structured_content->value(), "enabled"), "true");
+  EXPECT_TRUE(tools_changed_.WaitFor(tools_disabled + 1));
+  EXPECT_THAT(ToolNames(), Contains("echo"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("echo", R"({"message":"again"})"));
+  EXPECT_EQ(TextOf(r), "Echo: again");
+}
+
+TEST_F(BuiltinServerTest, RefusesToDisableItselfAndNamesUnknownServers) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Builtin());
+  servers.push_back(InProcess("mem"));
+  Connect(std::move(servers));
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r,
+                             Call("disable_server", R"({"name":"mcpgw"})"));
+  EXPECT_TRUE(r.is_error.value_or(false));
+  EXPECT_THAT(TextOf(r), HasSubstr("nothing could enable a server again"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("enable_server", R"({"name":"nope"})"));
+  EXPECT_TRUE(r.is_error.value_or(false));
+  EXPECT_THAT(TextOf(r), HasSubstr("no server 'nope' in this gateway; its servers: mcpgw, mem"));
+  // In the catalog, not in the gateway: the error says how to get it.
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("enable_server", R"({"name":"time"})"));
+  EXPECT_TRUE(r.is_error.value_or(false));
+  EXPECT_THAT(TextOf(r), HasSubstr("'time' is in catalog 'default'"));
+  // A schema mismatch is a tool error too.
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("enable_server", "{}"));
+  EXPECT_TRUE(r.is_error.value_or(false));
+}
+
+TEST_F(BuiltinServerTest, SearchesTheCatalogsByKeywordRanked) {
+  std::vector<GatewayServer> servers;
+  servers.push_back(Builtin());
+  Connect(std::move(servers));
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r,
+                             Call("search_catalog", R"({"query":"TIME zone"})"));
+  ASSERT_TRUE(r.structured_content.has_value()) << TextOf(r);
+  const mcp::JsonValue* found = mcp::FindMember(r.structured_content->value(), "servers");
+  ASSERT_NE(found, nullptr);
+  ASSERT_TRUE(found->IsArray());
+  ASSERT_EQ(found->Size(), 1u) << TextOf(r);
+  EXPECT_EQ(Member(&(*found)[0], "name"), R"("time")");
+  EXPECT_EQ(Member(&(*found)[0], "in_gateway"), "false");
+  EXPECT_THAT(TextOf(r), HasSubstr("time (catalog default, Time)"));
+
+  // The name counts most: "fetch" ranks the fetch server (name) before any mention.
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("search_catalog", R"({"query":"mcpgw"})"));
+  found = mcp::FindMember(r.structured_content->value(), "servers");
+  ASSERT_NE(found, nullptr);
+  ASSERT_GE(found->Size(), 1u);
+  EXPECT_EQ(Member(&(*found)[0], "name"), R"("mcpgw")");
+  EXPECT_EQ(Member(&(*found)[0], "in_gateway"), "true");
+
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("search_catalog", R"({"query":"no-such-thing"})"));
+  EXPECT_THAT(TextOf(r), HasSubstr("no catalog server matches 'no-such-thing'"));
+}
+
+TEST(SearchCatalogs, RanksNameThenTitleThenDescription) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(Catalog catalog, ParseCatalog(R"yaml(
+version: 1
+servers:
+  notes:
+    description: keeps a diary
+    command: [/bin/true]
+  diary:
+    description: a journal
+    command: [/bin/true]
+  journal:
+    title: The diary keeper
+    command: [/bin/true]
+)yaml", "t.yaml"));
+  std::vector<Catalog> catalogs = {catalog};
+  std::vector<std::string> order;
+  for (const CatalogMatch& m : SearchCatalogs(catalogs, "Diary", 10)) {
+    order.push_back(m.server->name);
+  }
+  EXPECT_THAT(order, ElementsAre("diary", "journal", "notes"));
+  EXPECT_EQ(SearchCatalogs(catalogs, "", 2).size(), 2u);
+  EXPECT_TRUE(SearchCatalogs(catalogs, "diary zebra", 10).empty());
+}
+
 TEST_F(InProcessGatewayTest, AServerDisabledFromTheStartIsNeitherListedNorStarted) {
   std::vector<GatewayServer> servers;
   GatewayServer fx = Fixture("fx");
@@ -278,6 +472,30 @@ TEST_F(InProcessGatewayTest, AServerDisabledFromTheStartIsNeitherListedNorStarte
   EXPECT_EQ(Running(), 1);
   EXPECT_THAT(ToolNames(), Contains("echo"));
   EXPECT_THAT(gateway_->SetServerEnabled("nope", true), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// --- EmbeddedGateway ------------------------------------------------------------------------
+
+TEST(EmbeddedGatewayTest, ConnectsAClientToInProcessServersAndTheBuiltinOne) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::unique_ptr<EmbeddedGateway> host, EmbeddedGateway::Create());
+  ASSERT_THAT(host->AddServer("calc", InProcessServer("calc")), IsOk());
+  ASSERT_THAT(host->AddBuiltinServer(), IsOk());
+  MCPGW_ASSERT_OK_AND_ASSIGN(std::shared_ptr<mcp::Client> client, host->ConnectClient());
+  ASSERT_THAT(AwaitResult<mcp::InitializeResult>(
+                  [&](auto done) { client->Connect(std::move(done)); }, kWait)
+                  .status(),
+              IsOk());
+  EXPECT_THAT(host->ConnectClient().status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(host->AddServer("late", InProcessServer("late")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::Json args, mcp::Json::Parse("{}"));
+  absl::StatusOr<mcp::CallToolResult> r = AwaitResult<mcp::CallToolResult>(
+      [&](auto done) { client->CallTool("list_servers", std::move(args), {}, std::move(done)); },
+      kWait);
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_THAT(TextOf(*r), HasSubstr("calc: in-process"));
+  EXPECT_THAT(TextOf(*r), HasSubstr("mcpgw: in-process"));
+  client->Close();
 }
 
 }  // namespace
