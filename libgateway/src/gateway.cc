@@ -1077,13 +1077,18 @@ absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
   }
   auto impl = std::make_shared<Impl>();
   impl->options = std::move(options);
+  std::vector<char> enabled;
   for (GatewayServer& s : servers) {
     if (s.server != nullptr) {
       s.config.connector = InProcessConnector(s.server);
     }
-    impl->enabled.push_back(s.enabled ? 1 : 0);
+    enabled.push_back(s.enabled ? 1 : 0);
   }
   impl->servers = std::move(servers);
+  {
+    absl::MutexLock lock(&impl->mu);
+    impl->enabled = std::move(enabled);
+  }
   return std::shared_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
