@@ -110,9 +110,9 @@ int main() {
   if (!host.ok()) {
     return Fail("create", host.status());
   }
-  for (absl::Status added : {(*host)->AddServer("units", UnitsServer()),
-                             (*host)->AddServer("dice", DiceServer()),
-                             (*host)->AddBuiltinServer()}) {
+  for (absl::Status added :
+       {(*host)->AddServer("units", UnitsServer()), (*host)->AddServer("dice", DiceServer()),
+        (*host)->AddBuiltinServer()}) {
     if (!added.ok()) {
       return Fail("add a server", added);
     }
@@ -144,8 +144,8 @@ int main() {
     const char* tool;
     const char* args;
   };
-  for (const CallSpec& call : {CallSpec{"km_to_miles", R"({"km":42.195})"},
-                               CallSpec{"roll", "{}"}, CallSpec{"list_servers", "{}"}}) {
+  for (const CallSpec& call : {CallSpec{"km_to_miles", R"({"km":42.195})"}, CallSpec{"roll", "{}"},
+                               CallSpec{"list_servers", "{}"}}) {
     absl::StatusOr<mcp::CallToolResult> result = Await<mcp::CallToolResult>([&](auto done) {
       c->CallTool(call.tool, mcp::Json::Parse(call.args).value(), {}, std::move(done));
     });

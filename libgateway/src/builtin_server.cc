@@ -30,8 +30,8 @@ absl::StatusOr<mcp::Tool> MakeTool(absl::string_view name, absl::string_view tit
   absl::StatusOr<Json> input = Json::Parse(input_schema);
   absl::StatusOr<Json> output = Json::Parse(output_schema);
   if (!input.ok() || !output.ok()) {
-    return absl::InternalError(absl::StrCat("the schemas of tool ", name, " do not parse: ",
-                                            input.status().ToString(), "; ",
+    return absl::InternalError(absl::StrCat("the schemas of tool ", name,
+                                            " do not parse: ", input.status().ToString(), "; ",
                                             output.status().ToString()));
   }
   tool.input_schema = *std::move(input);
@@ -132,8 +132,7 @@ std::vector<CatalogMatch> SearchCatalogs(const std::vector<Catalog>& catalogs,
       bool all = true;
       for (const std::string& w : words) {
         int s = (name == w ? 20 : 0) + (absl::StrContains(name, w) ? 10 : 0) +
-                (absl::StrContains(title, w) ? 5 : 0) +
-                (absl::StrContains(description, w) ? 1 : 0);
+                (absl::StrContains(title, w) ? 5 : 0) + (absl::StrContains(description, w) ? 1 : 0);
         if (s == 0) {
           all = false;
           break;
@@ -145,9 +144,10 @@ std::vector<CatalogMatch> SearchCatalogs(const std::vector<Catalog>& catalogs,
       }
     }
   }
-  std::stable_sort(matches.begin(), matches.end(), [](const CatalogMatch& a, const CatalogMatch& b) {
-    return a.score != b.score ? a.score > b.score : a.server->name < b.server->name;
-  });
+  std::stable_sort(
+      matches.begin(), matches.end(), [](const CatalogMatch& a, const CatalogMatch& b) {
+        return a.score != b.score ? a.score > b.score : a.server->name < b.server->name;
+      });
   if (matches.size() > limit) {
     matches.resize(limit);
   }
@@ -198,9 +198,9 @@ struct BuiltinServer::State {
       return mcp::ToolError("mcpgw is not attached to a gateway");
     }
     const JsonValue* name_value = mcp::FindMember(args.value(), "name");
-    std::string name =
-        name_value != nullptr && name_value->IsString() ? std::string(mcp::AsStringView(*name_value))
-                                                        : "";
+    std::string name = name_value != nullptr && name_value->IsString()
+                           ? std::string(mcp::AsStringView(*name_value))
+                           : "";
     if (!on && name == own) {
       return mcp::ToolError(absl::StrCat("'", name,
                                          "' serves these tools: disabled, nothing could enable "
@@ -226,7 +226,8 @@ struct BuiltinServer::State {
     const JsonValue* q = mcp::FindMember(args.value(), "query");
     std::string query = q != nullptr && q->IsString() ? std::string(mcp::AsStringView(*q)) : "";
     size_t limit = kDefaultLimit;
-    if (const JsonValue* l = mcp::FindMember(args.value(), "limit"); l != nullptr && l->IsUint64()) {
+    if (const JsonValue* l = mcp::FindMember(args.value(), "limit");
+        l != nullptr && l->IsUint64()) {
       limit = std::clamp<size_t>(l->GetUint64(), 1, kMaxLimit);
     }
     std::vector<ServerStatus> statuses;
@@ -258,14 +259,15 @@ struct BuiltinServer::State {
       absl::StrAppend(&text, text.empty() ? "" : "\n", def.name, " (catalog ", m.catalog->name,
                       def.title.empty() ? "" : ", ", def.title, ")",
                       def.description.empty() ? "" : ": ", def.description,
-                      here == statuses.end()        ? ""
-                      : here->enabled ? " [in this gateway]"
-                                      : " [in this gateway, disabled]");
+                      here == statuses.end() ? ""
+                      : here->enabled        ? " [in this gateway]"
+                                             : " [in this gateway, disabled]");
     }
     Json out = Json::Object();
     out.Set("servers", list);
-    return Structured(std::move(out),
-                      text.empty() ? absl::StrCat("no catalog server matches '", query, "'") : text);
+    return Structured(std::move(out), text.empty()
+                                          ? absl::StrCat("no catalog server matches '", query, "'")
+                                          : text);
   }
 };
 
@@ -281,52 +283,54 @@ absl::StatusOr<std::shared_ptr<BuiltinServer>> BuiltinServer::Create(BuiltinServ
   std::shared_ptr<mcp::Server> server = mcp::Server::Create(std::move(server_options));
   // The handlers share the state (it holds the gateway weakly: no cycle).
   auto with_state = [state](auto fn) {
-    return [state, fn](const Json& args,
-                       mcp::RequestContext&) -> absl::StatusOr<mcp::CallToolResult> {
-      return fn(*state, args);
-    };
+    return
+        [state, fn](const Json& args, mcp::RequestContext&) -> absl::StatusOr<mcp::CallToolResult> {
+          return fn(*state, args);
+        };
   };
   auto add = [&server](absl::StatusOr<mcp::Tool> tool, mcp::SyncToolHandler handler) {
     return tool.ok() ? server->AddSyncTool(*std::move(tool), std::move(handler)) : tool.status();
   };
-  absl::Status added = add(
-      MakeTool("list_servers", "List servers",
-               "Lists the servers behind this gateway: kind (process, image, in-process), run mode, "
-               "whether enabled, state (stopped, starting, ready, backing-off), the last error, and "
-               "how many tools each exposes once listed.",
-               R"({"type": "object", "properties": {}, "additionalProperties": false})",
-               absl::StrCat(R"({"type": "object", "properties": {"servers": {"type": "array", "items": )",
-                            kServerStatusSchema, R"(}}, "required": ["servers"]})"),
-               /*read_only=*/true),
-      with_state([](State& s, const Json&) { return s.ListServers(); }));
+  absl::Status added =
+      add(MakeTool(
+              "list_servers", "List servers",
+              "Lists the servers behind this gateway: kind (process, image, in-process), run mode, "
+              "whether enabled, state (stopped, starting, ready, backing-off), the last error, and "
+              "how many tools each exposes once listed.",
+              R"({"type": "object", "properties": {}, "additionalProperties": false})",
+              absl::StrCat(
+                  R"({"type": "object", "properties": {"servers": {"type": "array", "items": )",
+                  kServerStatusSchema, R"(}}, "required": ["servers"]})"),
+              /*read_only=*/true),
+          with_state([](State& s, const Json&) { return s.ListServers(); }));
   if (added.ok()) {
-    added = add(
-        MakeTool("enable_server", "Enable a server",
-                 "Enables a disabled server of this gateway: its tools, prompts and resources "
-                 "are listed again (the client is told their lists changed).",
-                 kNameInput, kServerStatusSchema, /*read_only=*/false),
-        with_state([](State& s, const Json& args) { return s.SetEnabled(args, true); }));
+    added =
+        add(MakeTool("enable_server", "Enable a server",
+                     "Enables a disabled server of this gateway: its tools, prompts and resources "
+                     "are listed again (the client is told their lists changed).",
+                     kNameInput, kServerStatusSchema, /*read_only=*/false),
+            with_state([](State& s, const Json& args) { return s.SetEnabled(args, true); }));
   }
   if (added.ok()) {
-    added = add(
-        MakeTool("disable_server", "Disable a server",
-                 "Disables a server of this gateway: it is stopped, and its tools, prompts and "
-                 "resources leave the lists (the client is told) until it is enabled again.",
-                 kNameInput, kServerStatusSchema, /*read_only=*/false),
-        with_state([](State& s, const Json& args) { return s.SetEnabled(args, false); }));
+    added =
+        add(MakeTool("disable_server", "Disable a server",
+                     "Disables a server of this gateway: it is stopped, and its tools, prompts and "
+                     "resources leave the lists (the client is told) until it is enabled again.",
+                     kNameInput, kServerStatusSchema, /*read_only=*/false),
+            with_state([](State& s, const Json& args) { return s.SetEnabled(args, false); }));
   }
   if (added.ok()) {
-    added = add(
-        MakeTool("search_catalog", "Search the catalogs",
-                 "Searches the catalogs' servers by keywords (every word must appear in the "
-                 "name, title or description; case-insensitive), best matches first.",
-                 R"({"type": "object",
+    added =
+        add(MakeTool("search_catalog", "Search the catalogs",
+                     "Searches the catalogs' servers by keywords (every word must appear in the "
+                     "name, title or description; case-insensitive), best matches first.",
+                     R"({"type": "object",
                      "properties": {
                        "query": {"type": "string", "description": "Keywords, e.g. \"time zone\""},
                        "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}},
                      "required": ["query"],
                      "additionalProperties": false})",
-                 R"({"type": "object", "properties": {"servers": {"type": "array", "items": {
+                     R"({"type": "object", "properties": {"servers": {"type": "array", "items": {
                        "type": "object",
                        "properties": {
                          "name": {"type": "string"}, "catalog": {"type": "string"},
@@ -336,8 +340,8 @@ absl::StatusOr<std::shared_ptr<BuiltinServer>> BuiltinServer::Create(BuiltinServ
                          "score": {"type": "integer"}},
                        "required": ["name", "catalog", "kind", "in_gateway", "score"]}}},
                      "required": ["servers"]})",
-                 /*read_only=*/true),
-        with_state([](State& s, const Json& args) { return s.Search(args); }));
+                     /*read_only=*/true),
+            with_state([](State& s, const Json& args) { return s.Search(args); }));
   }
   if (!added.ok()) {
     return absl::InternalError(absl::StrCat("the built-in server's tools: ", added.message()));

@@ -139,10 +139,10 @@ absl::Status EmbeddedGateway::AddProfile(const ResolvedProfile& plan, const Secr
         absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
             container::DockerEngine::Create({});
         if (!engine.ok()) {
-          return absl::Status(engine.status().code(),
-                              absl::StrCat("server '", server.name, "' runs in a container (",
-                                           entry.config.spec.image, "), but ",
-                                           engine.status().message()));
+          return absl::Status(
+              engine.status().code(),
+              absl::StrCat("server '", server.name, "' runs in a container (",
+                           entry.config.spec.image, "), but ", engine.status().message()));
         }
         runtimes_->docker = *std::move(engine);
       }
@@ -160,11 +160,11 @@ absl::Status EmbeddedGateway::AddProfile(const ResolvedProfile& plan, const Secr
     }
     absl::StatusOr<container::Prepared> prepared = runtimes_->docker->Prepare(s.config.spec);
     if (!prepared.ok()) {
-      return absl::Status(prepared.status().code(), absl::StrCat("server '", s.config.name, "': ",
-                                                                 prepared.status().message()));
+      return absl::Status(
+          prepared.status().code(),
+          absl::StrCat("server '", s.config.name, "': ", prepared.status().message()));
     }
-    spdlog::info("server {}: image {} ({})", s.config.name, s.config.spec.image,
-                 prepared->digest);
+    spdlog::info("server {}: image {} ({})", s.config.name, s.config.spec.image, prepared->digest);
   }
   for (GatewayServer& s : added) {
     servers_.push_back(std::move(s));

@@ -2,8 +2,6 @@
 // server and EmbeddedGateway: a libmcp Client talks to a Gateway over an in-memory transport;
 // behind it run libmcp Servers of this process, the built-in server, and a real
 // mcp-fixture-server process started by ProcessRuntime.
-#include "mcpgw/gateway/gateway.h"
-
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -18,6 +16,7 @@
 #include "mcpgw/container/process_runtime.h"
 #include "mcpgw/gateway/builtin_server.h"
 #include "mcpgw/gateway/embed.h"
+#include "mcpgw/gateway/gateway.h"
 #include "mcpgw/gateway/upstream.h"
 #include "mcpgw/mcp/client.h"
 #include "mcpgw/mcp/json.h"
@@ -68,18 +67,20 @@ std::string TextArg(const mcp::Json& args) {
 // `echo` (so two of them clash).
 std::shared_ptr<mcp::Server> InProcessServer(const std::string& name) {
   auto server = mcp::Server::Create({.info = {.name = name, .version = "1"}});
-  EXPECT_THAT(server->AddSyncTool(SimpleTool(name + "_tool"),
-                                  [name](const mcp::Json& args, mcp::RequestContext&)
-                                      -> absl::StatusOr<mcp::CallToolResult> {
-                                    return mcp::TextResult(name + ": " + TextArg(args));
-                                  }),
-              IsOk());
-  EXPECT_THAT(server->AddSyncTool(SimpleTool("echo"),
-                                  [name](const mcp::Json& args, mcp::RequestContext&)
-                                      -> absl::StatusOr<mcp::CallToolResult> {
-                                    return mcp::TextResult(name + " echoes " + TextArg(args));
-                                  }),
-              IsOk());
+  EXPECT_THAT(
+      server->AddSyncTool(SimpleTool(name + "_tool"),
+                          [name](const mcp::Json& args,
+                                 mcp::RequestContext&) -> absl::StatusOr<mcp::CallToolResult> {
+                            return mcp::TextResult(name + ": " + TextArg(args));
+                          }),
+      IsOk());
+  EXPECT_THAT(
+      server->AddSyncTool(SimpleTool("echo"),
+                          [name](const mcp::Json& args,
+                                 mcp::RequestContext&) -> absl::StatusOr<mcp::CallToolResult> {
+                            return mcp::TextResult(name + " echoes " + TextArg(args));
+                          }),
+      IsOk());
   return server;
 }
 
@@ -116,8 +117,8 @@ TEST(InProcessUpstream, StartsByConnectingAndStopsByClosing) {
   auto up = Upstream::Create(std::move(config), /*runtime=*/nullptr);
   EXPECT_EQ(up->state(), UpstreamState::kStopped);
   {
-    absl::StatusOr<Upstream::Lease> lease = AwaitResult<Upstream::Lease>(
-        [&](auto done) { up->Acquire(std::move(done)); }, kWait);
+    absl::StatusOr<Upstream::Lease> lease =
+        AwaitResult<Upstream::Lease>([&](auto done) { up->Acquire(std::move(done)); }, kWait);
     ASSERT_THAT(lease.status(), IsOk());
     EXPECT_EQ(up->state(), UpstreamState::kReady);
     EXPECT_EQ(server->sessions().size(), 1u);
@@ -146,8 +147,8 @@ TEST(InProcessUpstream, AConnectorThatFailsIsAStartFailure) {
   auto up = Upstream::Create(std::move(config), nullptr);
   absl::StatusOr<Upstream::Lease> lease =
       AwaitResult<Upstream::Lease>([&](auto done) { up->Acquire(std::move(done)); }, kWait);
-  EXPECT_THAT(lease.status(), StatusIs(absl::StatusCode::kUnavailable,
-                                       HasSubstr("no such server here")));
+  EXPECT_THAT(lease.status(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no such server here")));
   EXPECT_EQ(up->state(), UpstreamState::kBackingOff);
   up->Shutdown();
 }
@@ -386,8 +387,7 @@ TEST_F(BuiltinServerTest, RefusesToDisableItselfAndNamesUnknownServers) {
   servers.push_back(Builtin());
   servers.push_back(InProcess("mem"));
   Connect(std::move(servers));
-  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r,
-                             Call("disable_server", R"({"name":"mcpgw"})"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r, Call("disable_server", R"({"name":"mcpgw"})"));
   EXPECT_TRUE(r.is_error.value_or(false));
   EXPECT_THAT(TextOf(r), HasSubstr("nothing could enable a server again"));
   MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("enable_server", R"({"name":"nope"})"));
@@ -442,7 +442,8 @@ servers:
   journal:
     title: The diary keeper
     command: [/bin/true]
-)yaml", "t.yaml"));
+)yaml",
+                                                           "t.yaml"));
   std::vector<Catalog> catalogs = {catalog};
   std::vector<std::string> order;
   for (const CatalogMatch& m : SearchCatalogs(catalogs, "Diary", 10)) {
