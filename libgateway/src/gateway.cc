@@ -169,7 +169,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       return;
     }
     for (size_t i = 0; i < made.size(); ++i) {
-      if (servers[i].config.mode == RunMode::kLongLived && IsEnabled(i)) {
+      if (!IsEnabled(i)) {
+        made[i]->Shutdown();  // refuses every need until SetEnabled replaces it
+      } else if (servers[i].config.mode == RunMode::kLongLived) {
         made[i]->Start();
       }
     }
@@ -997,7 +999,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       return absl::OkStatus();  // before initialize (or after shutdown): nothing runs yet
     }
     if (!on) {
-      // Stopped for good; a fresh upstream, never started while disabled, takes its place.
+      // Shut down, it stays in place while disabled: a request that raced past the enabled
+      // check fails there instead of starting it.
+      old->Shutdown();
+    } else {
+      // A fresh upstream takes the place of the one shut down.
       std::shared_ptr<Upstream> fresh = MakeUpstream(i);
       bool replaced = false;
       {
@@ -1009,11 +1015,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         }
       }
       if (!replaced) {
-        fresh->Shutdown();
+        fresh->Shutdown();  // the gateway shut down meanwhile
+      } else if (servers[i].config.mode == RunMode::kLongLived) {
+        fresh->Start();
       }
-      old->Shutdown();
-    } else if (servers[i].config.mode == RunMode::kLongLived) {
-      old->Start();
     }
     const absl::string_view methods[kKinds] = {mcp::method::kToolsListChanged,
                                                mcp::method::kPromptsListChanged,

@@ -358,6 +358,14 @@ TEST_F(BuiltinServerTest, DisablingAServerStopsItHidesItsToolsAndTellsTheClient)
     absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_EQ(Running(), 0) << "disabling stopped the server";
+  // Its upstream refuses every need: a request that raced past the enabled check cannot start
+  // it.
+  std::vector<std::shared_ptr<Upstream>> ups = gateway_->upstreams();
+  ASSERT_EQ(ups.size(), 2u);
+  EXPECT_THAT(AwaitResult<Upstream::Lease>([&](auto done) { ups[1]->Acquire(std::move(done)); },
+                                           kWait)
+                  .status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 
   std::vector<std::string> names = ToolNames();
   EXPECT_THAT(names, Not(Contains("echo")));
