@@ -6,7 +6,8 @@
 # preset (unit and e2e tests under ASan+UBSan), build the `dev` preset (and compile each public
 # header alone), build the libraries under clang's thread-safety analysis (`tsa`), install the
 # dev build into build/install and build + run tests/install/consumer and
-# examples/session-pair and examples/embed-tool against it (find_package(mcpgw)), then run
+# examples/session-pair, examples/embed-tool and examples/embed-gateway against it
+# (find_package(mcpgw)), then run
 # every test of the dev build. ctest's summary is the last thing printed.
 #
 # Environment:
@@ -66,7 +67,7 @@ banner "install: cmake --install build/dev --prefix build/install"
 rm -rf build/install
 cmake --install build/dev --prefix build/install
 
-banner "install: build and run tests/install/consumer and examples/{session-pair,embed-tool} against build/install"
+banner "install: build and run tests/install/consumer and examples/{session-pair,embed-tool,embed-gateway} against build/install"
 rm -rf build/consumer
 cmake -S tests/install/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_PREFIX_PATH="$root/build/install"
@@ -82,6 +83,11 @@ cmake -S examples/embed-tool -B build/embed-tool -G Ninja -DCMAKE_BUILD_TYPE=Deb
   -DCMAKE_PREFIX_PATH="$root/build/install"
 cmake --build build/embed-tool -j "$jobs"
 build/embed-tool/word_count_test
+rm -rf build/embed-gateway
+cmake -S examples/embed-gateway -B build/embed-gateway -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_PREFIX_PATH="$root/build/install"
+cmake --build build/embed-gateway -j "$jobs"
+build/embed-gateway/embed_gateway
 
 banner "dev: ctest (every test)"
 ctest --test-dir build/dev --output-on-failure --no-tests=error

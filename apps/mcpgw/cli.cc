@@ -34,7 +34,8 @@ Usage: mcpgw <command> [options]
 
 Commands:
   run         serve the gateway on stdio: the servers of a profile (--profile FILE) and/or
-              ad-hoc local servers (--command NAME='CMD ARGS')
+              ad-hoc local servers (--command NAME='CMD ARGS'); with neither, the default
+              profile (the gateway's own tools: list_servers, enable_server, ...)
   secret      manage the secrets servers receive: `secret set NAME` (value on stdin),
               `secret ls`, `secret rm NAME`
   selftest    check the protocol core: an MCP client and server session talk over the stdio
@@ -331,7 +332,8 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   cxxopts::Options options(
       "mcpgw run",
       "Serve one MCP endpoint on stdio in front of the servers of a profile and/or ad-hoc local "
-      "servers. Logs go to stderr.");
+      "servers; with neither, the default profile (the built-in mcpgw server). Logs go to "
+      "stderr.");
   options.add_options()("profile", "a profile file (YAML; see docs/profile.md)",
                         cxxopts::value<std::string>()->default_value(""))(
       "command",

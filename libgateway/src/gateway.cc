@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "mcpgw/base/fmt.h"
 #include "mcpgw/container/runtime.h"
@@ -203,6 +204,14 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   // Per server and kind: the last list it gave, kept when the cache is dropped, so that a
   // server that is restarting or backing off keeps its routes and exposed names.
   std::vector<std::array<std::optional<ItemList>, kKinds>> last_seen ABSL_GUARDED_BY(mu);
+  // Per server: enabled (SetServerEnabled). A disabled server is neither listed nor routed to.
+  std::vector<char> enabled ABSL_GUARDED_BY(mu);
+  // What the client declared in initialize: upstreams made later (a server enabled again)
+  // declare the same.
+  mcp::ClientCapabilities client_caps ABSL_GUARDED_BY(mu);
+  mcp::ProtocolVersion client_version ABSL_GUARDED_BY(mu) = mcp::kLatestProtocolVersion;
+  // Upstreams replaced when their server was disabled: WaitStopped waits for them too.
+  std::vector<std::shared_ptr<Upstream>> retired_upstreams ABSL_GUARDED_BY(mu);
   // Exposed tool/prompt name → route, resource URI → route; rebuilt by each listing.
   absl::flat_hash_map<std::string, Route> routes[kKinds] ABSL_GUARDED_BY(mu);
   // Resource templates: by their exposed text (completion refs name them), and in listing
@@ -230,6 +239,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::vector<std::shared_ptr<Upstream>> Upstreams() const {
     absl::MutexLock lock(&mu);
     return upstreams;
+  }
+
+  bool IsEnabled(size_t server) const {
+    absl::MutexLock lock(&mu);
+    return server < enabled.size() && enabled[server] != 0;
   }
 
   bool Allowed(size_t server, absl::string_view tool) const {
@@ -486,10 +500,6 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         mcp::ResourcesCapability{.subscribe = true, .list_changed = true, .extra = {}};
     result.capabilities.logging = Json::Object();
     result.capabilities.completions = Json::Object();
-    {
-      absl::MutexLock lock(&mu);
-      client_version = version;
-    }
     CreateUpstreams(init->capabilities, version);
     if (std::shared_ptr<mcp::Session> down = request.session()) {
       down->SetProtocolVersion(version);
@@ -504,29 +514,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       if (!upstreams.empty() || shut_down) {
         return;  // a second initialize: the first one's servers stay
       }
+      client_caps = caps;
+      client_version = version;
     }
-    std::weak_ptr<Impl> weak = weak_from_this();
     for (size_t i = 0; i < servers.size(); ++i) {
-      UpstreamConfig config = servers[i].config;
-      config.client.info = options.info;
-      config.client.protocol_version = version;
-      config.client.capabilities = caps;
-      config.client.session = options.upstream_session;
-      config.spec.labels["io.mcpgw.server"] = config.name;
-      auto up = Upstream::Create(std::move(config), servers[i].runtime,
-                                 options.upstream_session.clock,
-                                 options.upstream_session.executor);
-      up->SetConnectHook([weak, i](mcp::Client& client) {
-        if (auto self = weak.lock()) {
-          self->Wire(i, client);
-        }
-      });
-      up->SetStateHook([weak, i](UpstreamState state) {
-        if (auto self = weak.lock()) {
-          self->OnUpstreamState(i, state);
-        }
-      });
-      made.push_back(up);
+      made.push_back(MakeUpstream(i));
     }
     bool late;
     {
@@ -547,10 +539,40 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       return;
     }
     for (size_t i = 0; i < made.size(); ++i) {
-      if (servers[i].config.mode == RunMode::kLongLived) {
+      if (!IsEnabled(i)) {
+        made[i]->Shutdown();  // refuses every need until SetEnabled replaces it
+      } else if (servers[i].config.mode == RunMode::kLongLived) {
         made[i]->Start();
       }
     }
+  }
+
+  // MakeUpstream makes (does not start) the upstream of server `i`, declaring what the client
+  // declared.
+  std::shared_ptr<Upstream> MakeUpstream(size_t i) {
+    UpstreamConfig config = servers[i].config;
+    config.client.info = options.info;
+    {
+      absl::MutexLock lock(&mu);
+      config.client.protocol_version = client_version;
+      config.client.capabilities = client_caps;
+    }
+    config.client.session = options.upstream_session;
+    config.spec.labels["io.mcpgw.server"] = config.name;
+    auto up = Upstream::Create(std::move(config), servers[i].runtime,
+                               options.upstream_session.clock, options.upstream_session.executor);
+    std::weak_ptr<Impl> weak = weak_from_this();
+    up->SetConnectHook([weak, i](mcp::Client& client) {
+      if (auto self = weak.lock()) {
+        self->Wire(i, client);
+      }
+    });
+    up->SetStateHook([weak, i](UpstreamState state) {
+      if (auto self = weak.lock()) {
+        self->OnUpstreamState(i, state);
+      }
+    });
+    return up;
   }
 
   // --- What servers send ------------------------------------------------------------------
@@ -794,6 +816,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       absl::MutexLock state_lock(&state->mu);
       state->lists.resize(ups.size());
       for (size_t i = 0; i < ups.size(); ++i) {
+        if (i < enabled.size() && enabled[i] == 0) {
+          continue;  // disabled: not listed, not started
+        }
         if (cache[i][kind].has_value()) {
           state->lists[i] = cache[i][kind];
         } else if (kind == kTools && servers[i].tools.has_value() &&
@@ -940,6 +965,13 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   // Merge builds the exposed list of `kind` from the servers' lists and records the routes.
   Json Merge(Kind kind, const std::vector<std::optional<ItemList>>& lists) {
+    // Disabled servers are left out (a last-seen list may have filled them in).
+    std::vector<char> on;
+    {
+      absl::MutexLock lock(&mu);
+      on = enabled;
+    }
+    auto skip = [&](size_t s) { return !lists[s].has_value() || (s < on.size() && on[s] == 0); };
     Json out = Json::Array();
     absl::flat_hash_map<std::string, Route> new_routes;
     std::vector<TemplateRoute> new_templates;
@@ -952,7 +984,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     // How many servers offer each name or URI (allowed items only).
     absl::flat_hash_map<std::string, int> count;
     for (size_t s = 0; s < lists.size(); ++s) {
-      if (!lists[s].has_value()) {
+      if (skip(s)) {
         continue;
       }
       absl::flat_hash_set<std::string> own;  // a server listing one twice is no clash
@@ -967,7 +999,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     }
     bool names = kind == kTools || kind == kPrompts;
     for (size_t s = 0; s < lists.size(); ++s) {
-      if (!lists[s].has_value()) {
+      if (skip(s)) {
         continue;
       }
       const std::string& server = servers[s].config.name;
@@ -1229,6 +1261,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         held->Respond(absl::UnavailableError("the gateway is shutting down"));
         return;
       }
+      if (route.has_value() && !self->IsEnabled(route->server)) {
+        route.reset();  // routed before its server was disabled
+      }
       if (route.has_value() && held->method() == mcp::method::kResourcesSubscribe &&
           self->servers[route->server].config.mode == RunMode::kPerCall) {
         const std::string& name = self->servers[route->server].config.name;
@@ -1378,7 +1413,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::weak_ptr<Impl> weak = weak_from_this();
     Lookup(kind, key, [weak, held, member](std::optional<Route> route) {
       auto self = weak.lock();
-      if (self == nullptr || !route.has_value()) {
+      if (self == nullptr || !route.has_value() || !self->IsEnabled(route->server)) {
         // Nothing to complete from: an empty completion, as the spec allows.
         held->Respond(Json::Parse(R"({"completion":{"values":[]}})").value());
         return;
@@ -1510,6 +1545,111 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       down->Close();
     }
   }
+
+  // --- Enabling, disabling, status ------------------------------------------------------
+
+  absl::Status SetEnabled(absl::string_view name, bool on) {
+    size_t i = 0;
+    while (i < servers.size() && servers[i].config.name != name) {
+      ++i;
+    }
+    if (i == servers.size()) {
+      std::vector<std::string> names;
+      for (const GatewayServer& s : servers) {
+        names.push_back(s.config.name);
+      }
+      return absl::NotFoundError(absl::StrCat("no server '", name, "' in this gateway; its servers: ",
+                                              absl::StrJoin(names, ", ")));
+    }
+    std::shared_ptr<Upstream> old;
+    bool running;
+    bool notify[kKinds] = {true, true, true, false};
+    {
+      absl::MutexLock lock(&mu);
+      if ((enabled[i] != 0) == on) {
+        return absl::OkStatus();
+      }
+      enabled[i] = on ? 1 : 0;
+      running = !upstreams.empty() && !shut_down;
+      if (running) {
+        old = upstreams[i];
+        cache[i] = {};
+        // Prompts and resources only when it may have some.
+        for (Kind k : {kPrompts, kResources}) {
+          const std::optional<ItemList>& seen = last_seen[i][k];
+          notify[k] = !seen.has_value() || !seen->empty() ||
+                      (k == kResources && last_seen[i][kTemplates].has_value() &&
+                       !last_seen[i][kTemplates]->empty());
+        }
+      }
+    }
+    spdlog::info("server {}: {}", servers[i].config.name, on ? "enabled" : "disabled");
+    if (!running) {
+      return absl::OkStatus();  // before initialize (or after shutdown): nothing runs yet
+    }
+    if (!on) {
+      // Shut down, it stays in place while disabled: a request that raced past the enabled
+      // check fails there instead of starting it.
+      old->Shutdown();
+    } else {
+      // A fresh upstream takes the place of the one shut down.
+      std::shared_ptr<Upstream> fresh = MakeUpstream(i);
+      bool replaced = false;
+      {
+        absl::MutexLock lock(&mu);
+        if (!shut_down && upstreams[i] == old) {
+          upstreams[i] = fresh;
+          retired_upstreams.push_back(old);
+          replaced = true;
+        }
+      }
+      if (!replaced) {
+        fresh->Shutdown();  // the gateway shut down meanwhile
+      } else if (servers[i].config.mode == RunMode::kLongLived) {
+        fresh->Start();
+      }
+    }
+    const absl::string_view methods[kKinds] = {mcp::method::kToolsListChanged,
+                                               mcp::method::kPromptsListChanged,
+                                               mcp::method::kResourcesListChanged, ""};
+    for (int k = 0; k < kKinds; ++k) {
+      if (notify[k]) {
+        Notify(methods[k], Json::Object());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<ServerStatus> Statuses() const {
+    std::vector<ServerStatus> out;
+    std::vector<std::shared_ptr<Upstream>> ups;
+    {
+      absl::MutexLock lock(&mu);
+      ups = upstreams;
+      for (size_t i = 0; i < servers.size(); ++i) {
+        const GatewayServer& s = servers[i];
+        ServerStatus st;
+        st.name = s.config.name;
+        st.kind = s.config.connector ? "in-process" : !s.config.spec.image.empty() ? "image"
+                                                                                    : "process";
+        st.mode = s.config.mode;
+        st.enabled = enabled[i] != 0;
+        if (i < last_seen.size() && last_seen[i][kTools].has_value()) {
+          size_t n = 0;
+          for (const Json& tool : *last_seen[i][kTools]) {
+            n += Allowed(i, StringMember(tool.value(), "name")) ? 1 : 0;
+          }
+          st.tools = n;
+        }
+        out.push_back(std::move(st));
+      }
+    }
+    for (size_t i = 0; i < out.size() && i < ups.size(); ++i) {
+      out[i].state = ups[i]->state();
+      out[i].last_error = ups[i]->last_error();
+    }
+    return out;
+  }
 };
 
 absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
@@ -1524,14 +1664,25 @@ absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
       return absl::InvalidArgumentError(
           absl::StrCat("two servers are named '", s.config.name, "'"));
     }
-    if (s.runtime == nullptr) {
+    if (s.runtime == nullptr && s.server == nullptr && !s.config.connector) {
       return absl::InvalidArgumentError(
           absl::StrCat("server '", s.config.name, "' has no runtime to run it"));
     }
   }
   auto impl = std::make_shared<Impl>();
   impl->options = std::move(options);
+  std::vector<char> enabled;
+  for (GatewayServer& s : servers) {
+    if (s.server != nullptr) {
+      s.config.connector = InProcessConnector(s.server);
+    }
+    enabled.push_back(s.enabled ? 1 : 0);
+  }
   impl->servers = std::move(servers);
+  {
+    absl::MutexLock lock(&impl->mu);
+    impl->enabled = std::move(enabled);
+  }
   impl->preparations.resize(impl->servers.size());
   for (size_t i = 0; i < impl->servers.size(); ++i) {
     if (impl->servers[i].prepare) {
@@ -1585,7 +1736,12 @@ absl::Status Gateway::WaitStopped(absl::Time deadline) {
           absl::StrCat(count->running, " image pull(s) still running"));
     }
   }
-  for (const auto& up : impl_->Upstreams()) {
+  std::vector<std::shared_ptr<Upstream>> ups = impl_->Upstreams();
+  {
+    absl::MutexLock lock(&impl_->mu);
+    ups.insert(ups.end(), impl_->retired_upstreams.begin(), impl_->retired_upstreams.end());
+  }
+  for (const auto& up : ups) {
     absl::Status one = up->WaitStopped(deadline);
     if (all.ok()) {
       all = one;
@@ -1604,6 +1760,12 @@ std::vector<std::shared_ptr<Upstream>> Gateway::upstreams() const { return impl_
 int Gateway::preparing() const {
   absl::MutexLock lock(&impl_->preparing->mu);
   return impl_->preparing->running;
+}
+
+std::vector<ServerStatus> Gateway::ServerStatuses() const { return impl_->Statuses(); }
+
+absl::Status Gateway::SetServerEnabled(absl::string_view name, bool enabled) {
+  return impl_->SetEnabled(name, enabled);
 }
 
 }  // namespace mcpgw::gateway

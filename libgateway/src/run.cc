@@ -7,22 +7,37 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
-#include "mcpgw/base/fd_channel.h"
 #include "mcpgw/base/fmt.h"
 #include "mcpgw/base/status_macros.h"
-#include "mcpgw/container/docker_engine.h"
-#include "mcpgw/container/process_runtime.h"
-#include "mcpgw/gateway/gateway.h"
+#include "mcpgw/gateway/embed.h"
 #include "mcpgw/gateway/instance.h"
-#include "mcpgw/mcp/json_bind.h"
-#include "mcpgw/mcp/line_transport.h"
 #include "spdlog/spdlog.h"
 
 namespace mcpgw::gateway {
 
+absl::string_view DefaultProfileYaml() {
+  static constexpr absl::string_view kYaml = R"yaml(
+version: 1
+name: default
+description: >-
+  What `mcpgw run` serves with no profile: the gateway's own tools (list the servers, enable
+  or disable one, search the catalogs). Needs no Docker and no network.
+catalogs: [default]
+servers:
+  mcpgw: {}
+)yaml";
+  return kYaml;
+}
+
 absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options) {
   ResolvedProfile plan;
   plan.name = "command line";
+  if (options.profile_path.empty() && options.commands.empty() && options.servers.empty() &&
+      options.tools.empty() && options.env.empty()) {
+    MCPGW_ASSIGN_OR_RETURN(Profile profile,
+                           ParseProfile(DefaultProfileYaml(), "<default profile>"));
+    return ResolveProfile(profile, {.config_dir = options.config_dir});
+  }
   if (!options.profile_path.empty()) {
     MCPGW_ASSIGN_OR_RETURN(Profile profile, LoadProfileFile(options.profile_path));
     ResolveOptions resolve{.servers = options.servers,
@@ -68,178 +83,47 @@ absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options) {
   return plan;
 }
 
-namespace {
-
-void SweepDead(const GatewayInstance& self, container::Runtime* containers) {
-  absl::StatusOr<SweepReport> swept = SweepDeadGateways(self.dir(), self.id(), containers);
-  if (!swept.ok()) {
-    spdlog::warn("mcpgw: cannot clean up after dead gateways: {}", swept.status().message());
-    return;
+std::vector<Catalog> SearchableCatalogs(absl::string_view config_dir) {
+  std::vector<Catalog> out;
+  if (absl::StatusOr<Catalog> builtin = DefaultCatalog(); builtin.ok()) {
+    out.push_back(*std::move(builtin));
   }
-  for (const SweepReport::Removed& removed : swept->removed) {
-    spdlog::info(
-        "mcpgw: removed container {} (server {}) of gateway {}, which is no longer running",
-        removed.container.substr(0, 12), removed.server.empty() ? "?" : removed.server,
-        removed.gateway);
+  std::string dir = config_dir.empty() ? DefaultConfigDir() : std::string(config_dir);
+  absl::StatusOr<std::vector<std::string>> names = ListUserCatalogs(dir);
+  if (!names.ok()) {
+    spdlog::warn("user catalogs: {}", names.status().message());
+    return out;
   }
-  if (!swept->dead_gateways.empty()) {
-    spdlog::debug("mcpgw: removed the lock files of {} dead gateway(s): {}",
-                  swept->dead_gateways.size(), absl::StrJoin(swept->dead_gateways, ", "));
-  }
-  for (const absl::Status& error : swept->errors) {
-    spdlog::warn("mcpgw: cleaning up after dead gateways: {}", error.message());
-  }
-}
-
-// At exit, after every server was stopped: containers of this gateway still known to the
-// engine (normally only ones AutoRemove is removing) are removed; if that cannot be done the
-// lock file stays, for the next gateway's sweep.
-void RemoveOwnContainers(GatewayInstance& self, container::DockerEngine& docker) {
-  absl::StatusOr<std::vector<container::InstanceInfo>> left =
-      docker.List({{std::string(kGatewayLabel), self.id()}});
-  if (!left.ok()) {
-    spdlog::warn(
-        "mcpgw: cannot check that no container is left: {}; the next gateway to start will "
-        "remove what is",
-        left.status().message());
-    self.KeepLockFile();
-    return;
-  }
-  for (const container::InstanceInfo& info : *left) {
-    absl::Status removed = docker.Remove(info.id);
-    if (!removed.ok() && !absl::IsNotFound(removed)) {
-      spdlog::warn("mcpgw: {}; the next gateway to start will remove it", removed.message());
-      self.KeepLockFile();
+  for (const std::string& name : *names) {
+    absl::StatusOr<Catalog> catalog = LoadUserCatalog(dir, name);
+    if (catalog.ok()) {
+      out.push_back(*std::move(catalog));
     } else {
-      spdlog::debug("mcpgw: removed container {} at exit", info.id.substr(0, 12));
+      spdlog::warn("user catalog {} is left out of searches: {}", name,
+                   catalog.status().message());
     }
   }
+  return out;
 }
-
-}  // namespace
 
 absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
                              int out_fd, absl::Notification* stop) {
   // This gateway's identity and lock, held until everything it started is gone (destroyed
-  // last): its containers carry the id, and other gateways see it alive.
+  // after the gateway): its containers carry the id, and other gateways see it alive.
   MCPGW_ASSIGN_OR_RETURN(std::string instance_dir, DefaultInstanceDir());
   MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<GatewayInstance> self,
                          GatewayInstance::Acquire(instance_dir));
   spdlog::info("mcpgw: gateway instance {} (lock file {})", self->id(), self->lock_path());
-  // Runtimes next (they outlive the gateway and its upstreams).
-  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<container::ProcessRuntime> processes,
-                         container::ProcessRuntime::Create({}));
-  std::unique_ptr<container::DockerEngine> docker;
-  std::vector<GatewayServer> servers;
-  // Every secret handed out is masked in what the gateway reports about its servers.
-  auto redactor = std::make_shared<Redactor>();
-  for (const ResolvedServer& server : plan.servers) {
-    if (server.definition.kind == ServerDefinition::Kind::kBuiltin) {
-      spdlog::warn("server {}: the built-in server does not run yet; it is left out",
-                   server.name);
-      continue;
-    }
-    auto lookup = [&](absl::string_view secret) -> absl::StatusOr<std::string> {
-      const SecretSpec* spec = server.definition.FindSecret(secret);
-      absl::StatusOr<std::string> value =
-          secrets.Require(secret, SecretRequest{.server = server.name,
-                                                .env_var = spec != nullptr ? spec->env : "",
-                                                .how = spec != nullptr ? spec->how : ""});
-      if (value.ok()) {
-        redactor->Add(*value);
-      }
-      return value;
-    };
-    MCPGW_ASSIGN_OR_RETURN(container::RunSpec spec,
-                           BuildRunSpec(server, server.config, lookup));
-    container::Runtime* runtime = processes.get();
-    if (!spec.image.empty()) {
-      if (docker == nullptr) {
-        absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
-            container::DockerEngine::Create({});
-        if (!engine.ok()) {
-          return absl::Status(engine.status().code(),
-                              absl::StrCat("server '", server.name, "' runs in a container (",
-                                           spec.image, "), but ", engine.status().message()));
-        }
-        docker = *std::move(engine);
-        // Before any container starts: a sweep after this gateway's death must ask the engine.
-        MCPGW_RETURN_IF_ERROR(self->MarkUsesContainers());
-      }
-      runtime = docker.get();
-    }
-    GatewayServer entry;
-    entry.config.name = server.name;
-    entry.config.spec = std::move(spec);
-    entry.config.spec.labels[std::string(kGatewayLabel)] = self->id();
-    entry.config.spec.labels[std::string(kProfileLabel)] = plan.name;
-    entry.config.mode = server.settings.mode;
-    entry.config.per_call_concurrency = server.settings.per_call_concurrency;
-    entry.config.idle_timeout = server.settings.idle_timeout;
-    entry.config.redactor = redactor;
-    entry.runtime = runtime;
-    entry.allowed_tools = server.allowed_tools;
-    if (server.definition.tools.has_value()) {
-      std::vector<mcp::Json> tools;
-      for (const mcp::Tool& tool : *server.definition.tools) {
-        tools.push_back(mcp::ToJson(tool));
-      }
-      entry.tools = std::move(tools);
-    }
-    // Images are pulled from the start, in the background (pulls can take minutes).
-    entry.prepare = runtime == docker.get();
-    servers.push_back(std::move(entry));
-  }
-  // What dead gateways left: their lock files, and with an engine at hand their containers
-  // (a gateway that runs only local processes never needs Docker; it leaves the containers of
-  // dead gateways to the next one that has an engine).
-  SweepDead(*self, docker.get());
-  size_t count = servers.size();
-  GatewayOptions options;
-  options.naming = plan.gateway.naming;
-  MCPGW_ASSIGN_OR_RETURN(std::shared_ptr<Gateway> gateway,
-                         Gateway::Create(std::move(options), std::move(servers)));
-  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<base::FdChannel> stdio,
-                         base::FdChannel::Create(in_fd, out_fd, {.owns_fds = false}));
-  auto closed = std::make_shared<absl::Notification>();
-  auto why = std::make_shared<absl::Status>();
-  MCPGW_RETURN_IF_ERROR(gateway->Serve(mcp::CreateLineTransport(std::move(stdio)),
-                                       [closed, why](absl::Status reason) {
-                                         *why = std::move(reason);
-                                         closed->Notify();
-                                       }));
-  spdlog::info("mcpgw: serving {} server(s) on stdio", count);
-  // Until the client leaves or a signal asks us to stop.
-  while (!closed->WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
-    if (stop != nullptr && stop->HasBeenNotified()) {
-      spdlog::info("mcpgw: stopping (signal)");
-      break;
-    }
-  }
-  gateway->Shutdown();
-  // Their grace: stdin closed, SIGTERM, SIGKILL after stop_grace (5 s). Then the runtimes go.
-  absl::Status stopped = gateway->WaitStopped(absl::Now() + absl::Seconds(6));
-  if (!stopped.ok()) {
-    spdlog::warn("mcpgw: {}; killing it", stopped.message());
-  }
-  bool pulling = gateway->preparing() > 0;
-  gateway.reset();
-  if (docker != nullptr) {
-    RemoveOwnContainers(*self, *docker);
-  }
-  // The runtimes' destructors kill and reap what is left (containers included).
-  if (pulling) {
-    // A pull still inside the engine client: the engine is left to the process's exit rather
-    // than destroyed under it (it started no container).
-    spdlog::warn("mcpgw: an image pull is still running; leaving it");
-    static_cast<void>(docker.release());
-  }
-  docker.reset();
-  processes.reset();
-  if (closed->HasBeenNotified() && !why->ok()) {
-    spdlog::warn("mcpgw: the client connection ended: {}", why->message());
-  }
-  return absl::OkStatus();
+  EmbeddedGatewayOptions options;
+  options.gateway.naming = plan.gateway.naming;
+  options.catalogs = SearchableCatalogs();
+  options.instance = self.get();
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedGateway> host,
+                         EmbeddedGateway::Create(std::move(options)));
+  MCPGW_RETURN_IF_ERROR(host->AddProfile(plan, secrets, stop));
+  absl::Status served = host->Serve(in_fd, out_fd, stop);
+  host.reset();  // every server is gone before the lock is released
+  return served;
 }
 
 }  // namespace mcpgw::gateway

@@ -209,7 +209,8 @@ struct Upstream::Impl {
     });
   }
 
-  // RunInstance starts the program (blocking: on the executor) and connects to it.
+  // RunInstance starts the program (blocking: on the executor), or connects to the in-process
+  // server, and connects the client to it.
   void RunInstance(uint64_t gen) {
     {
       absl::MutexLock lock(&mu);
@@ -218,40 +219,54 @@ struct Upstream::Impl {
       }
       ++runs_in_progress;
     }
-    absl::StatusOr<container::InstancePtr> started = runtime->Run(config.spec);
+    std::shared_ptr<container::Instance> inst;
+    absl::StatusOr<mcp::TransportPtr> transport = absl::UnknownError("not started");
+    if (config.connector) {
+      transport = config.connector();
+    } else {
+      absl::StatusOr<container::InstancePtr> started = runtime->Run(config.spec);
+      if (started.ok()) {
+        inst = *std::move(started);
+        transport = mcp::CreateLineTransport(inst->TakeStdio());
+      } else {
+        transport = started.status();
+      }
+    }
     {
       absl::MutexLock lock(&mu);
       --runs_in_progress;  // Shutdown may return now: the runtime is not used after this
     }
-    if (!started.ok()) {
+    if (!transport.ok()) {
       Fail(gen, absl::UnavailableError(absl::StrCat("server \"", config.name,
                                                     "\" could not be started: ",
-                                                    started.status().message())));
+                                                    transport.status().message())));
       return;
     }
-    std::shared_ptr<container::Instance> inst = *std::move(started);
     mcp::ClientOptions options = config.client;
     options.session.name = absl::StrCat("upstream ", config.name);
-    std::shared_ptr<mcp::Client> c =
-        mcp::Client::Create(mcp::CreateLineTransport(inst->TakeStdio()), options);
+    std::shared_ptr<mcp::Client> c = mcp::Client::Create(*std::move(transport), options);
     {
       absl::MutexLock lock(&mu);
       if (gen != generation || state != UpstreamState::kStarting) {
         // Shut down meanwhile: this instance is not wanted.
-        inst->Stop(absl::ZeroDuration());
+        if (inst != nullptr) {
+          inst->Stop(absl::ZeroDuration());
+        }
         return;
       }
       instance = inst;
       client = c;
     }
-    inst->OnExit([weak = self, gen, inst_weak = std::weak_ptr<container::Instance>(inst)](
-                     container::ExitStatus status) {
-      std::shared_ptr<Upstream> up = weak.lock();
-      std::shared_ptr<container::Instance> i = inst_weak.lock();
-      if (up != nullptr) {
-        up->impl_->OnExited(gen, status, i != nullptr ? i->StderrTail(20) : "");
-      }
-    });
+    if (inst != nullptr) {
+      inst->OnExit([weak = self, gen, inst_weak = std::weak_ptr<container::Instance>(inst)](
+                       container::ExitStatus status) {
+        std::shared_ptr<Upstream> up = weak.lock();
+        std::shared_ptr<container::Instance> i = inst_weak.lock();
+        if (up != nullptr) {
+          up->impl_->OnExited(gen, status, i != nullptr ? i->StderrTail(20) : "");
+        }
+      });
+    }
     // The connection can end while the process runs (its stdout closed, the engine's attach
     // stream dropped): that ends this instance too.
     c->SetClosedCallback([weak = self, gen, inst_weak = std::weak_ptr<container::Instance>(inst)](

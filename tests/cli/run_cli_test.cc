@@ -1,24 +1,30 @@
 // `mcpgw run`'s errors: each bad input gives one clear line naming what is wrong and how to fix
-// it, and a non-zero exit, before anything starts. (Serving itself is tested end to end with
-// the TypeScript SDK client in tests/e2e/fixture_test.cc.)
+// it, and a non-zero exit, before anything starts; and the default profile, served by the real
+// binary over pipes. (Serving servers of a profile is tested end to end with the TypeScript SDK
+// client in tests/e2e/fixture_test.cc.)
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "cli.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mcpgw/mcp/json.h"
+#include "testing/subprocess.h"
 
 namespace mcpgw::cli {
 namespace {
 
 using ::testing::AllOf;
+using ::testing::ElementsAre;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -78,11 +84,47 @@ class RunCliTest : public ::testing::Test {
   std::optional<std::string> saved_runtime_dir_;
 };
 
-TEST_F(RunCliTest, NothingToRun) {
-  Result r = McpgwRun({});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.err, HasSubstr("nothing to run: give a profile (--profile FILE) or a server"));
-  ExpectOneLine(r);
+TEST_F(RunCliTest, WithNothingToRunItServesTheDefaultProfileOverPipes) {
+  // A client pipes its requests and closes stdin: every answer is written, then mcpgw exits.
+  // No Docker and no network are needed (DOCKER_HOST points nowhere).
+  std::string input =
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
+      R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})"
+      "\n"
+      R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_servers","arguments":{}}})"
+      "\n";
+  testing::ChildResult r = testing::RunProgram({MCPGW_BINARY, "run"}, input,
+                                               {"DOCKER_HOST=unix:///nonexistent/docker.sock"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<int, mcp::Json> answers;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    absl::StatusOr<mcp::Json> message = mcp::Json::Parse(line);
+    ASSERT_TRUE(message.ok()) << "not JSON on stdout: " << line;
+    const mcp::JsonValue* id = mcp::FindMember(message->value(), "id");
+    if (id != nullptr && id->IsInt()) {
+      answers[id->GetInt()] = *std::move(message);
+    }
+  }
+  ASSERT_EQ(answers.size(), 3u) << r.out << r.err;
+  const mcp::JsonValue* tools = mcp::FindMember(answers[2].value(), "result");
+  ASSERT_NE(tools, nullptr) << r.out;
+  tools = mcp::FindMember(*tools, "tools");
+  ASSERT_NE(tools, nullptr);
+  std::vector<std::string> names;
+  for (const mcp::JsonValue& t : tools->GetArray()) {
+    names.emplace_back(mcp::AsStringView(*mcp::FindMember(t, "name")));
+  }
+  EXPECT_THAT(names, ElementsAre("list_servers", "enable_server", "disable_server",
+                                 "search_catalog"));
+  std::string listed = answers[3].Serialize();
+  EXPECT_THAT(listed, HasSubstr(R"("structuredContent":{"servers":[{"name":"mcpgw",)"
+                                R"("kind":"in-process","mode":"on-demand","enabled":true,)"
+                                R"("state":"ready","tools":4}]})"));
+  EXPECT_THAT(r.err, HasSubstr("serving 1 server(s)"));
 }
 
 TEST_F(RunCliTest, ABadCommandFlag) {

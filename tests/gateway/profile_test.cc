@@ -9,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mcpgw/gateway/run.h"
 #include "testing/status_matchers.h"
 
 namespace mcpgw::gateway {
@@ -868,6 +870,18 @@ TEST(Docs, ExamplesLoad) {
     }
   }
   EXPECT_GE(checked, 3);
+}
+
+TEST(Docs, TheDefaultProfileIsTheOneDocumented) {
+  bool found = false;
+  for (const DocExample& e : ReadExamples("profile.md")) {
+    if (e.file == "default.yaml") {
+      found = true;
+      EXPECT_EQ(absl::StripAsciiWhitespace(e.yaml),
+                absl::StripAsciiWhitespace(DefaultProfileYaml()));
+    }
+  }
+  EXPECT_TRUE(found) << "docs/profile.md shows the default profile as default.yaml";
 }
 
 }  // namespace

@@ -32,8 +32,15 @@
 // the servers' URI templates. A tool outside a server's allow-list is never listed, and calling
 // it by any name gives -32602 without reaching the server. What the client is sent is
 // down-levelled to its protocol revision.
+//
+// A server may run in this process instead: a libmcp Server (GatewayServer::server) is reached
+// over an in-memory transport, with the same lifecycle (starting it is connecting to it).
+// Servers can be disabled and enabled again while the gateway runs (SetServerEnabled; the
+// built-in `mcpgw` server's tools do it, see builtin_server.h), and ServerStatuses says what
+// each one is doing.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +52,7 @@
 #include "mcpgw/container/runtime.h"
 #include "mcpgw/gateway/naming.h"
 #include "mcpgw/gateway/upstream.h"
+#include "mcpgw/mcp/server.h"
 #include "mcpgw/mcp/transport.h"
 #include "mcpgw/mcp/types.h"
 
@@ -54,8 +62,12 @@ namespace mcpgw::gateway {
 struct GatewayServer {
   // `config.client` is filled in by the gateway from the downstream client's initialize.
   UpstreamConfig config;
-  // Runs it (a ProcessRuntime or a DockerEngine); must outlive the Gateway.
+  // Runs it (a ProcessRuntime or a DockerEngine); must outlive the Gateway. Not needed for an
+  // in-process server.
   container::Runtime* runtime = nullptr;
+  // A server running in this process instead (a libmcp Server with its tools): the gateway
+  // connects to it over an in-memory transport (`config.spec` is not used).
+  std::shared_ptr<mcp::Server> server;
   // Tools exposed; nullopt: all of them.
   std::optional<std::vector<std::string>> allowed_tools;
   // Its full tool definitions (from the catalog), when known: a tools/list is answered from
@@ -66,6 +78,28 @@ struct GatewayServer {
   // moment the gateway is created, not at the first call; requests that need the server
   // wait for it (see GatewayOptions::pull_wait).
   bool prepare = false;
+  // Whether it is enabled from the start (see Gateway::SetServerEnabled).
+  bool enabled = true;
+};
+
+// InProcessConnector makes an UpstreamConfig::connector for `server`: each call serves a new
+// session of it over an in-memory transport pair and returns the client's end.
+std::function<absl::StatusOr<mcp::TransportPtr>()> InProcessConnector(
+    std::shared_ptr<mcp::Server> server);
+
+// What one server of the gateway is doing (Gateway::ServerStatuses).
+struct ServerStatus {
+  std::string name;
+  // "process" (a local program), "image" (a container) or "in-process".
+  std::string kind;
+  RunMode mode = RunMode::kOnDemand;
+  bool enabled = true;
+  // kStopped before the client has initialized and while disabled.
+  UpstreamState state = UpstreamState::kStopped;
+  // The last start failure or crash, empty when none.
+  std::string last_error;
+  // The number of its tools the gateway exposes, once it has listed them.
+  std::optional<size_t> tools;
 };
 
 struct GatewayOptions {
@@ -118,6 +152,19 @@ class Gateway : public std::enable_shared_from_this<Gateway> {
   // How many servers are still being prepared (pulled). A runtime may not be destroyed while
   // one of its servers is: WaitStopped waits for them too, until its deadline.
   int preparing() const;
+
+  // ServerStatuses describes every server, in the order given to Create. Any thread.
+  std::vector<ServerStatus> ServerStatuses() const;
+
+  // SetServerEnabled enables or disables the server `name` while the gateway runs. Disabling
+  // stops it (calls in flight fail); its tools, prompts and resources leave the listings, and
+  // requests naming them get -32602 (-32002 for a URI) without starting it. Enabling makes
+  // them available again (a long-lived server starts). The client is told with
+  // notifications/tools/list_changed (and prompts/resources ones unless the server is known
+  // to have none). OK and nothing sent when it already is so; NotFound, listing the servers,
+  // for an unknown name. Any thread; does not block (except while the server's start is inside
+  // Runtime::Run, as Upstream::Shutdown).
+  absl::Status SetServerEnabled(absl::string_view name, bool enabled);
 
  private:
   struct Impl;

@@ -1,7 +1,8 @@
 // File: run.h
 //
 // `mcpgw run` as library calls: decide what to run (a profile, narrowed by --servers and
-// --tools, plus ad-hoc --command servers), then serve one client on a pair of descriptors
+// --tools, plus ad-hoc --command servers; with neither, the built-in default profile), then
+// serve one client on a pair of descriptors
 // (stdin/stdout) until it disconnects or the caller asks to stop. Everything started is stopped
 // before RunStdioGateway returns.
 //
@@ -24,7 +25,7 @@
 namespace mcpgw::gateway {
 
 struct RunOptions {
-  // A profile file; empty: none (then at least one command is needed).
+  // A profile file; empty: none (then the default profile, unless there are commands).
   std::string profile_path;
   // "NAME=CMD ARGS..." ad-hoc local servers (split like a shell would, no shell runs).
   std::vector<std::string> commands;
@@ -37,12 +38,21 @@ struct RunOptions {
   std::string config_dir;
 };
 
-// PlanRun loads and resolves what `options` ask for. Errors name the file, line and field
-// (profile mistakes), the flag (a malformed --command or --env), or the unknown server or tool.
-// InvalidArgument when nothing at all would run.
+// DefaultProfileYaml is the profile `mcpgw run` serves when given neither a profile nor a
+// command: the built-in `mcpgw` server, which needs no Docker and no network.
+absl::string_view DefaultProfileYaml();
+
+// PlanRun loads and resolves what `options` ask for (the default profile when they name no
+// profile and no command). Errors name the file, line and field (profile mistakes), the flag
+// (a malformed --command or --env), or the unknown server or tool.
 absl::StatusOr<ResolvedProfile> PlanRun(const RunOptions& options);
 
-// RunStdioGateway runs `plan`'s servers behind one gateway serving the MCP client on `in_fd`
+// SearchableCatalogs returns the catalogs the built-in server searches: the built-in one and
+// the user catalogs of `config_dir` (empty: DefaultConfigDir()); a user catalog that does not
+// load is left out with a warning.
+std::vector<Catalog> SearchableCatalogs(absl::string_view config_dir = "");
+
+// RunStdioGateway runs `plan`'s servers behind one gateway (an EmbeddedGateway, embed.h) serving the MCP client on `in_fd`
 // (reads) and `out_fd` (writes), until the client closes its end or `stop` is notified; then
 // stops every server and returns. Secrets come from `secrets`, only for the servers that
 // declare them. Errors before serving (a missing secret, no Docker engine for a container

@@ -1,7 +1,8 @@
 // File: upstream.h
 //
 // One backing MCP server of the gateway: its run spec, its lifecycle and its connection (a
-// libmcp Client over the instance's stdio). Users borrow the connection with Acquire, which
+// libmcp Client over the instance's stdio, or over an in-memory transport to a server in this
+// process: see UpstreamConfig::connector). Users borrow the connection with Acquire, which
 // starts the server when it is not running; concurrent Acquires share one start and one
 // instance (on-demand and long-lived modes).
 //
@@ -31,6 +32,7 @@
 // stop. A start failure fails only the Acquire it was made for; last_error() keeps it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +56,12 @@ struct UpstreamConfig {
   // The server's name in the profile: in errors, logs and the instance's labels.
   std::string name;
   container::RunSpec spec;
+  // Set for a server that runs in this process (a libmcp Server): returns the client's end of
+  // a new connection to it (InProcessConnector in gateway.h makes one). Then `spec` and the
+  // runtime are not used: starting the server is connecting to it, stopping it closes that
+  // connection, and a connection that closes on its own counts as an exit. Called on the
+  // executor. (A std::function: configs are copied.)
+  std::function<absl::StatusOr<mcp::TransportPtr>()> connector;
   RunMode mode = RunMode::kOnDemand;
   // Per-call: the most instances running at once.
   int per_call_concurrency = 4;
@@ -106,7 +114,8 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   using ConnectHook = absl::AnyInvocable<void(mcp::Client& client)>;
   using StateHook = absl::AnyInvocable<void(UpstreamState state)>;
 
-  // `runtime`, `clock` and `executor` must outlive the Upstream. Default clock:
+  // `runtime`, `clock` and `executor` must outlive the Upstream. `runtime` may be null when
+  // `config.connector` is set. Default clock:
   // base::RealClock(); default executor (for the blocking Run): base::DefaultExecutor().
   static std::shared_ptr<Upstream> Create(UpstreamConfig config, container::Runtime* runtime,
                                           base::Clock* clock = nullptr,

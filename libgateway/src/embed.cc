@@ -1,0 +1,295 @@
+#include "mcpgw/gateway/embed.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "mcpgw/base/fd_channel.h"
+#include "mcpgw/base/fmt.h"
+#include "mcpgw/base/status_macros.h"
+#include "mcpgw/container/docker_engine.h"
+#include "mcpgw/container/process_runtime.h"
+#include "mcpgw/mcp/json_bind.h"
+#include "mcpgw/mcp/line_transport.h"
+#include "mcpgw/mcp/memory_transport.h"
+#include "spdlog/spdlog.h"
+
+namespace mcpgw::gateway {
+namespace {
+
+void SweepDead(const GatewayInstance& self, container::Runtime* containers) {
+  absl::StatusOr<SweepReport> swept = SweepDeadGateways(self.dir(), self.id(), containers);
+  if (!swept.ok()) {
+    spdlog::warn("mcpgw: cannot clean up after dead gateways: {}", swept.status().message());
+    return;
+  }
+  for (const SweepReport::Removed& removed : swept->removed) {
+    spdlog::info(
+        "mcpgw: removed container {} (server {}) of gateway {}, which is no longer running",
+        removed.container.substr(0, 12), removed.server.empty() ? "?" : removed.server,
+        removed.gateway);
+  }
+  if (!swept->dead_gateways.empty()) {
+    spdlog::debug("mcpgw: removed the lock files of {} dead gateway(s): {}",
+                  swept->dead_gateways.size(), absl::StrJoin(swept->dead_gateways, ", "));
+  }
+  for (const absl::Status& error : swept->errors) {
+    spdlog::warn("mcpgw: cleaning up after dead gateways: {}", error.message());
+  }
+}
+
+// At exit, after every server was stopped: containers of this gateway still known to the
+// engine (normally only ones AutoRemove is removing) are removed; if that cannot be done the
+// lock file stays, for the next gateway's sweep.
+void RemoveOwnContainers(GatewayInstance& self, container::DockerEngine& docker) {
+  absl::StatusOr<std::vector<container::InstanceInfo>> left =
+      docker.List({{std::string(kGatewayLabel), self.id()}});
+  if (!left.ok()) {
+    spdlog::warn(
+        "mcpgw: cannot check that no container is left: {}; the next gateway to start will "
+        "remove what is",
+        left.status().message());
+    self.KeepLockFile();
+    return;
+  }
+  for (const container::InstanceInfo& info : *left) {
+    absl::Status removed = docker.Remove(info.id);
+    if (!removed.ok() && !absl::IsNotFound(removed)) {
+      spdlog::warn("mcpgw: {}; the next gateway to start will remove it", removed.message());
+      self.KeepLockFile();
+    } else {
+      spdlog::debug("mcpgw: removed container {} at exit", info.id.substr(0, 12));
+    }
+  }
+}
+
+}  // namespace
+
+// Made when the first server needs one; destroyed after the gateway.
+struct EmbeddedGateway::Runtimes {
+  std::unique_ptr<container::ProcessRuntime> processes;
+  std::unique_ptr<container::DockerEngine> docker;
+};
+
+absl::StatusOr<std::unique_ptr<EmbeddedGateway>> EmbeddedGateway::Create(
+    EmbeddedGatewayOptions options) {
+  if (options.catalogs.empty()) {
+    MCPGW_ASSIGN_OR_RETURN(Catalog builtin, DefaultCatalog());
+    options.catalogs.push_back(std::move(builtin));
+  }
+  return std::unique_ptr<EmbeddedGateway>(new EmbeddedGateway(std::move(options)));
+}
+
+EmbeddedGateway::EmbeddedGateway(EmbeddedGatewayOptions options)
+    : options_(std::move(options)),
+      runtimes_(std::make_unique<Runtimes>()),
+      redactor_(std::make_shared<Redactor>()) {}
+
+EmbeddedGateway::~EmbeddedGateway() { StopAll(); }
+
+void EmbeddedGateway::StopAll() {
+  if (gateway_ != nullptr) {
+    gateway_->Shutdown();
+    // Their grace: stdin closed, SIGTERM, SIGKILL after stop_grace. Then the runtimes go.
+    absl::Duration grace = absl::ZeroDuration();
+    for (const GatewayServer& s : servers_) {
+      grace = std::max(grace, s.config.stop_grace);
+    }
+    absl::Status stopped = gateway_->WaitStopped(absl::Now() + grace + absl::Seconds(1));
+    if (!stopped.ok()) {
+      spdlog::warn("mcpgw: {}; killing it", stopped.message());
+    }
+    bool pulling = gateway_->preparing() > 0;
+    gateway_.reset();
+    if (pulling && runtimes_->docker != nullptr) {
+      // A pull still inside the engine client: the engine is left to the process's exit
+      // rather than destroyed under it (it started no container).
+      spdlog::warn("mcpgw: an image pull is still running; leaving it");
+      static_cast<void>(runtimes_->docker.release());
+    }
+  }
+  if (options_.instance != nullptr && runtimes_->docker != nullptr) {
+    RemoveOwnContainers(*options_.instance, *runtimes_->docker);
+  }
+  // The runtimes' destructors kill and reap what is left (containers included).
+  runtimes_->docker.reset();
+  runtimes_->processes.reset();
+}
+
+absl::Status EmbeddedGateway::AddServer(GatewayServer server) {
+  if (gateway_ != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server '", server.config.name, "': the gateway has started; add servers before"));
+  }
+  servers_.push_back(std::move(server));
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedGateway::AddServer(std::string name, std::shared_ptr<mcp::Server> server,
+                                        std::optional<std::vector<std::string>> allowed_tools) {
+  if (server == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("server '", name, "' is null"));
+  }
+  GatewayServer entry;
+  entry.config.name = std::move(name);
+  entry.server = std::move(server);
+  entry.allowed_tools = std::move(allowed_tools);
+  return AddServer(std::move(entry));
+}
+
+absl::Status EmbeddedGateway::AddBuiltinServer(std::string name) {
+  MCPGW_ASSIGN_OR_RETURN(std::shared_ptr<BuiltinServer> builtin,
+                         BuiltinServer::Create({.catalogs = options_.catalogs}));
+  GatewayServer entry;
+  entry.config.name = name;
+  entry.server = builtin->server();
+  MCPGW_RETURN_IF_ERROR(AddServer(std::move(entry)));
+  builtins_.emplace_back(std::move(builtin), std::move(name));
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedGateway::AddProfile(const ResolvedProfile& plan, const SecretStore& secrets,
+                                         absl::Notification* stop) {
+  if (gateway_ != nullptr) {
+    return absl::FailedPreconditionError("the gateway has started; add servers before");
+  }
+  std::vector<GatewayServer> added;
+  std::vector<std::pair<std::shared_ptr<BuiltinServer>, std::string>> builtins;
+  for (const ResolvedServer& server : plan.servers) {
+    if (stop != nullptr && stop->HasBeenNotified()) {
+      return absl::CancelledError("stopped (signal) while the servers were being set up");
+    }
+    GatewayServer entry;
+    entry.config.name = server.name;
+    entry.config.mode = server.settings.mode;
+    entry.config.per_call_concurrency = server.settings.per_call_concurrency;
+    entry.config.idle_timeout = server.settings.idle_timeout;
+    entry.config.redactor = redactor_;
+    entry.allowed_tools = server.allowed_tools;
+    if (server.definition.tools.has_value()) {
+      std::vector<mcp::Json> tools;
+      for (const mcp::Tool& tool : *server.definition.tools) {
+        tools.push_back(mcp::ToJson(tool));
+      }
+      entry.tools = std::move(tools);
+    }
+    if (server.definition.kind == ServerDefinition::Kind::kBuiltin) {
+      if (server.definition.builtin != kBuiltinServerName) {
+        return absl::InvalidArgumentError(absl::StrCat("server '", server.name,
+                                                       "': no built-in server named '",
+                                                       server.definition.builtin, "'"));
+      }
+      MCPGW_ASSIGN_OR_RETURN(std::shared_ptr<BuiltinServer> builtin,
+                             BuiltinServer::Create({.catalogs = options_.catalogs}));
+      entry.server = builtin->server();
+      builtins.emplace_back(std::move(builtin), server.name);
+      added.push_back(std::move(entry));
+      continue;
+    }
+    auto lookup = [&](absl::string_view secret) -> absl::StatusOr<std::string> {
+      const SecretSpec* spec = server.definition.FindSecret(secret);
+      absl::StatusOr<std::string> value =
+          secrets.Require(secret, SecretRequest{.server = server.name,
+                                                .env_var = spec != nullptr ? spec->env : "",
+                                                .how = spec != nullptr ? spec->how : ""});
+      if (value.ok()) {
+        redactor_->Add(*value);
+      }
+      return value;
+    };
+    MCPGW_ASSIGN_OR_RETURN(entry.config.spec, BuildRunSpec(server, server.config, lookup));
+    if (entry.config.spec.image.empty()) {
+      if (runtimes_->processes == nullptr) {
+        MCPGW_ASSIGN_OR_RETURN(runtimes_->processes, container::ProcessRuntime::Create({}));
+      }
+      entry.runtime = runtimes_->processes.get();
+    } else {
+      if (runtimes_->docker == nullptr) {
+        absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
+            container::DockerEngine::Create({});
+        if (!engine.ok()) {
+          return absl::Status(
+              engine.status().code(),
+              absl::StrCat("server '", server.name, "' runs in a container (",
+                           entry.config.spec.image, "), but ", engine.status().message()));
+        }
+        runtimes_->docker = *std::move(engine);
+        if (options_.instance != nullptr) {
+          // Before any container starts: a sweep after this gateway's death must ask the
+          // engine.
+          MCPGW_RETURN_IF_ERROR(options_.instance->MarkUsesContainers());
+        }
+      }
+      entry.runtime = runtimes_->docker.get();
+      // Pulled from the gateway's start, in the background (pulls can take minutes).
+      entry.prepare = true;
+    }
+    if (options_.instance != nullptr) {
+      entry.config.spec.labels[std::string(kGatewayLabel)] = options_.instance->id();
+      entry.config.spec.labels[std::string(kProfileLabel)] = plan.name;
+    }
+    added.push_back(std::move(entry));
+  }
+  for (GatewayServer& s : added) {
+    servers_.push_back(std::move(s));
+  }
+  for (auto& b : builtins) {
+    builtins_.push_back(std::move(b));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedGateway::Start() {
+  if (gateway_ != nullptr) {
+    return absl::FailedPreconditionError("this gateway already serves a client");
+  }
+  if (options_.instance != nullptr) {
+    // What dead gateways left: their lock files, and with an engine at hand their containers
+    // (a gateway that runs only local processes never needs Docker; it leaves the containers
+    // of dead gateways to the next one that has an engine). Before any pull or start.
+    SweepDead(*options_.instance, runtimes_->docker.get());
+  }
+  MCPGW_ASSIGN_OR_RETURN(gateway_, Gateway::Create(options_.gateway, servers_));
+  for (const auto& [builtin, name] : builtins_) {
+    builtin->Bind(gateway_, name);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<mcp::Client>> EmbeddedGateway::ConnectClient(
+    mcp::ClientOptions options) {
+  MCPGW_RETURN_IF_ERROR(Start());
+  auto [client_end, gateway_end] = mcp::CreateMemoryTransportPair();
+  MCPGW_RETURN_IF_ERROR(gateway_->Serve(std::move(gateway_end)));
+  return mcp::Client::Create(std::move(client_end), std::move(options));
+}
+
+absl::Status EmbeddedGateway::Serve(int in_fd, int out_fd, absl::Notification* stop) {
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<base::FdChannel> stdio,
+                         base::FdChannel::Create(in_fd, out_fd, {.owns_fds = false}));
+  MCPGW_RETURN_IF_ERROR(Start());
+  auto closed = std::make_shared<absl::Notification>();
+  auto why = std::make_shared<absl::Status>();
+  MCPGW_RETURN_IF_ERROR(gateway_->Serve(mcp::CreateLineTransport(std::move(stdio)),
+                                        [closed, why](absl::Status reason) {
+                                          *why = std::move(reason);
+                                          closed->Notify();
+                                        }));
+  spdlog::info("mcpgw: serving {} server(s) on stdio", servers_.size());
+  // Until the client leaves or a signal asks us to stop.
+  while (!closed->WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    if (stop != nullptr && stop->HasBeenNotified()) {
+      spdlog::info("mcpgw: stopping (signal)");
+      break;
+    }
+  }
+  StopAll();
+  if (closed->HasBeenNotified() && !why->ok()) {
+    spdlog::warn("mcpgw: the client connection ended: {}", why->message());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mcpgw::gateway
