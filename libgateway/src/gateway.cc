@@ -207,7 +207,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   // Per server: enabled (SetServerEnabled). A disabled server is neither listed nor routed to.
   std::vector<char> enabled ABSL_GUARDED_BY(mu);
   // What the client declared in initialize: upstreams made later (a server enabled again)
-  // declare the same.
+  // declare the same; what it is sent is down-levelled to its revision.
   mcp::ClientCapabilities client_caps ABSL_GUARDED_BY(mu);
   mcp::ProtocolVersion client_version ABSL_GUARDED_BY(mu) = mcp::kLatestProtocolVersion;
   // Upstreams replaced when their server was disabled: WaitStopped waits for them too.
@@ -228,8 +228,6 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   // Per server: its preparation, or null when it needs none. Set by Create.
   std::vector<std::shared_ptr<Preparation>> preparations;
   std::shared_ptr<PreparingCount> preparing = std::make_shared<PreparingCount>();
-  // The client's protocol revision: what it is sent is down-levelled to it.
-  mcp::ProtocolVersion client_version ABSL_GUARDED_BY(mu) = mcp::kLatestProtocolVersion;
 
   std::shared_ptr<mcp::Session> Downstream() const {
     absl::MutexLock lock(&mu);
