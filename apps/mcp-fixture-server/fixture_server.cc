@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -755,13 +756,24 @@ absl::Status AddOwnTools(Server& server, int extra_tools) {
     MCPGW_ASSIGN_OR_RETURN(Tool tool,
                            MakeTool("crash",
                                     "Ends the server process at once with `exit_code` (default 1), "
-                                    "without answering",
+                                    "without answering; with `print_env`, first writes that "
+                                    "environment variable to stderr (tests of secret masking)",
                                     R"({"type":"object","properties":{
-                                "exit_code":{"type":"integer","minimum":0,"maximum":255}}})"));
+                                "exit_code":{"type":"integer","minimum":0,"maximum":255},
+                                "print_env":{"type":"string"}}})"));
     MCPGW_RETURN_IF_ERROR(server.AddSyncTool(
         std::move(tool), [](const Json& args, RequestContext&) -> absl::StatusOr<CallToolResult> {
           MCPGW_ASSIGN_OR_RETURN(std::optional<int64_t> code, IntArg(args, "exit_code"));
           int exit_code = static_cast<int>(std::clamp<int64_t>(code.value_or(1), 0, 255));
+          if (std::optional<std::string> name = StringArg(args, "print_env"); name.has_value()) {
+            const char* value = std::getenv(name->c_str());
+            std::string line = value == nullptr
+                                   ? absl::StrCat("crash: ", *name, " is not set\n")
+                                   : absl::StrCat("crash: ", *name, "=", value, "\n");
+            // Unbuffered and before the exit: the line must reach the stderr pipe.
+            ssize_t written = write(STDERR_FILENO, line.data(), line.size());
+            (void)written;
+          }
           spdlog::warn("crash: exiting at once with code {} (as asked)", exit_code);
           spdlog::default_logger()->flush();
           _exit(exit_code);
