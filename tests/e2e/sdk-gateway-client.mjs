@@ -13,6 +13,7 @@
 // MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN); this script never prints a secret value, only whether it
 // was seen where expected. Prints one JSON line with what it saw; exits non-zero when
 // something it needs fails outright.
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -32,6 +33,13 @@ if (!mcpgw || !profile || !modules || everythingSecret.length < 8 || fixtureSecr
   process.exit(2);
 }
 const startedAt = Date.now();
+// The containers of everything-image that exist before mcpgw starts are not ours (none, unless
+// another run shares the engine); the one that appears is the one this script kills.
+const everythingImageContainers = () =>
+  execFileSync("docker", ["ps", "-q", "--no-trunc", "--filter", "label=io.mcpgw.managed=true",
+                          "--filter", "label=io.mcpgw.server=everything-image"],
+               { encoding: "utf8" }).split("\n").filter((id) => id !== "");
+const containersBefore = new Set(everythingImageContainers());
 const transport = new StdioClientTransport({
   command: mcpgw,
   args: ["run", "--profile", profile],
@@ -309,6 +317,29 @@ try {
              "everything_after_crash");
   await call("everything-image__echo", { message: "after the crash" }, undefined,
              "everything-image_after_crash");
+
+  // Killed from outside mid-call: `docker kill` on everything-image's container at the first
+  // progress of a long operation; the error must follow within a second of the kill (timed
+  // from before the docker CLI runs: generous).
+  let killedAt = 0;
+  summary.kill = { containers: 0 };
+  await call("everything-image__trigger-long-running-operation", { duration: 30, steps: 30 }, {
+    onprogress: () => {
+      if (killedAt !== 0) return;
+      const ours = everythingImageContainers().filter((id) => !containersBefore.has(id));
+      summary.kill.containers = ours.length;
+      if (ours.length === 1) {
+        killedAt = Date.now();
+        execFileSync("docker", ["kill", ours[0]], { stdio: "ignore" });
+      }
+    },
+  }, "killed_mid_call");
+  summary.kill.ms = killedAt === 0 ? null : Date.now() - killedAt;
+  await call("everything-image__echo", { message: "after the kill" }, undefined,
+             "everything-image_after_kill");
+  await call("everything__echo", { message: "after the kill" }, undefined,
+             "everything_after_kill");
+  await call("fixture__echo", { message: "after the kill" }, undefined, "fixture_after_kill");
 } catch (e) {
   console.error(`sdk-gateway-client: ${e?.stack ?? e}\nsummary so far: ${JSON.stringify(summary)}`);
   await client.close().catch(() => {});

@@ -165,7 +165,8 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   absl::StatusOr<Json> summary = Json::Parse(r.out.substr(0, r.out.find('\n')));
   ASSERT_TRUE(summary.ok()) << summary.status() << "\n" << r.out << r.err;
   const JsonValue& s = summary->value();
-  std::cout << "[ acceptance ] client run: " << J(s, "elapsedMs") << " ms\n";
+  std::cout << "[ acceptance ] client run: " << J(s, "elapsedMs") << " ms; error after the crash "
+            << J(s, "crash|ms") << " ms, after docker kill " << J(s, "kill|ms") << " ms\n";
 
   EXPECT_EQ(S(s, "negotiated"), "2025-11-25");
   EXPECT_EQ(S(s, "server|name"), "mcpgw");
@@ -311,8 +312,7 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   // Killed mid-call: a JSON-RPC error within a second; the next call restarts the fixture (a
   // fresh instance: no cancellation on record) and the other servers were not disturbed.
   EXPECT_THAT(S(s, "crash|error"), HasSubstr("closed the connection")) << J(s, "crash");
-  EXPECT_NE(At(s, "crash|code"), nullptr);
-  EXPECT_FALSE(J(s, "crash|code") == "null") << J(s, "crash");
+  EXPECT_TRUE(JsonAt(s, "crash|code", "-32000")) << J(s, "crash");
   const JsonValue* crash_ms = At(s, "crash|ms");
   ASSERT_NE(crash_ms, nullptr);
   EXPECT_LT(crash_ms->GetDouble(), 1000);
@@ -323,6 +323,21 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   EXPECT_TRUE(JsonAt(s, "calls|everything_after_crash|texts", R"(["Echo: after the crash"])"));
   EXPECT_TRUE(
       JsonAt(s, "calls|everything-image_after_crash|texts", R"(["Echo: after the crash"])"));
+
+  // Killed from outside (`docker kill` on everything-image's container) mid-call: the same, and
+  // the next call restarts it.
+  EXPECT_TRUE(JsonAt(s, "kill|containers", "1")) << J(s, "kill");
+  EXPECT_THAT(S(s, "calls|killed_mid_call|error"), HasSubstr("closed the connection"))
+      << J(s, "calls|killed_mid_call");
+  EXPECT_TRUE(JsonAt(s, "calls|killed_mid_call|code", "-32000")) << J(s, "calls|killed_mid_call");
+  const JsonValue* kill_ms = At(s, "kill|ms");
+  ASSERT_NE(kill_ms, nullptr);
+  ASSERT_TRUE(kill_ms->IsNumber()) << J(s, "kill");
+  EXPECT_LT(kill_ms->GetDouble(), 1000);
+  EXPECT_TRUE(
+      JsonAt(s, "calls|everything-image_after_kill|texts", R"(["Echo: after the kill"])"));
+  EXPECT_TRUE(JsonAt(s, "calls|everything_after_kill|texts", R"(["Echo: after the kill"])"));
+  EXPECT_TRUE(JsonAt(s, "calls|fixture_after_kill|structuredContent", R"({"echo":"after the kill"})"));
 
   // The fixture wrote its secret to stderr before dying: mcpgw quotes it masked.
   EXPECT_THAT(r.err, HasSubstr("FIXTURE_TOKEN=***")) << r.err;
