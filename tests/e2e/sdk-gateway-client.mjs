@@ -352,7 +352,8 @@ summary.listChanged = wire.listChanged;
 summary.elapsedMs = Date.now() - startedAt;
 
 // The end of the session: stdin closes and mcpgw stops its servers and exits by itself
-// (bounded; the SDK's close would send SIGTERM after 2 s).
+// (bounded; the SDK's close would send SIGTERM after 2 s). `_process` is the SDK's handle of
+// the child (private, pinned SDK version).
 const child = transport._process;
 const exited = new Promise((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
 const closeStart = Date.now();
