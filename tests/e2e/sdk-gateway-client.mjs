@@ -305,9 +305,14 @@ try {
   summary.env = { everything: await envOf("everything"),
                   "everything-image": await envOf("everything-image") };
 
-  // Kill mid-call: the fixture writes its secret to stderr and exits without answering.
+  // Kill mid-call: the fixture writes its secret to stderr (and shows that the other secret
+  // and the gateway's own variables did not reach it) and exits without answering.
   const crashStart = Date.now();
-  await call("crash", { exit_code: 3, print_env: "FIXTURE_TOKEN" });
+  await call("crash", {
+    exit_code: 3,
+    print_env: "FIXTURE_TOKEN,EVERYTHING_TOKEN,MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN,"
+      + "MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN",
+  });
   summary.crash = { ...calls.crash, ms: Date.now() - crashStart };
   // The next call restarts it (a fresh instance: no cancellations on record); the others
   // were not disturbed.

@@ -339,8 +339,13 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   EXPECT_TRUE(JsonAt(s, "calls|everything_after_kill|texts", R"(["Echo: after the kill"])"));
   EXPECT_TRUE(JsonAt(s, "calls|fixture_after_kill|structuredContent", R"({"echo":"after the kill"})"));
 
-  // The fixture wrote its secret to stderr before dying: mcpgw quotes it masked.
-  EXPECT_THAT(r.err, HasSubstr("FIXTURE_TOKEN=***")) << r.err;
+  // The fixture wrote its secret to stderr before dying: mcpgw quotes it masked. The other
+  // server's secret and mcpgw's own variables were not in its env.
+  EXPECT_THAT(r.err, HasSubstr("crash: FIXTURE_TOKEN=***\n"
+                               "crash: EVERYTHING_TOKEN is not set\n"
+                               "crash: MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN is not set\n"
+                               "crash: MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN is not set\n"))
+      << r.err;
 
   // mcpgw exited by itself once its stdin closed, and left no container behind.
   EXPECT_TRUE(JsonAt(s, "gatewayExit", R"({"code":0,"signal":null})"))
