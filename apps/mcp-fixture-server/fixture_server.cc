@@ -754,13 +754,13 @@ absl::Status AddOwnTools(Server& server, int extra_tools) {
         }));
   }
   {
-    MCPGW_ASSIGN_OR_RETURN(Tool tool,
-                           MakeTool("crash",
-                                    "Ends the server process at once with `exit_code` (default 1), "
-                                    "without answering; with `print_env` (names separated by commas), "
-                                    "first writes those environment variables to stderr (tests "
-                                    "of secret masking)",
-                                    R"({"type":"object","properties":{
+    MCPGW_ASSIGN_OR_RETURN(
+        Tool tool, MakeTool("crash",
+                            "Ends the server process at once with `exit_code` (default 1), "
+                            "without answering; with `print_env` (names separated by commas), "
+                            "first writes those environment variables to stderr (tests "
+                            "of secret masking)",
+                            R"({"type":"object","properties":{
                                 "exit_code":{"type":"integer","minimum":0,"maximum":255},
                                 "print_env":{"type":"string"}}})"));
     MCPGW_RETURN_IF_ERROR(server.AddSyncTool(
@@ -768,8 +768,8 @@ absl::Status AddOwnTools(Server& server, int extra_tools) {
           MCPGW_ASSIGN_OR_RETURN(std::optional<int64_t> code, IntArg(args, "exit_code"));
           int exit_code = static_cast<int>(std::clamp<int64_t>(code.value_or(1), 0, 255));
           std::string lines;
-          for (absl::string_view name : absl::StrSplit(StringArg(args, "print_env").value_or(""),
-                                                       ',', absl::SkipEmpty())) {
+          for (absl::string_view name :
+               absl::StrSplit(StringArg(args, "print_env").value_or(""), ',', absl::SkipEmpty())) {
             const char* value = std::getenv(std::string(name).c_str());
             absl::StrAppend(&lines, "crash: ", name,
                             value == nullptr ? " is not set" : absl::StrCat("=", value), "\n");

@@ -617,8 +617,7 @@ TEST(FixtureRaw, CrashWritesTheVariablePrintEnvNamesToStderrFirst) {
                    R"({"exit_code":4,"print_env":"FIXTURE_TEST_VALUE,FIXTURE_TEST_OTHER"})"),
       {"FIXTURE_TEST_VALUE=v-81c2", "FIXTURE_TEST_OTHER=w"});
   EXPECT_EQ(r.exit_code, 4) << r.err;
-  EXPECT_THAT(r.err,
-              HasSubstr("crash: FIXTURE_TEST_VALUE=v-81c2\ncrash: FIXTURE_TEST_OTHER=w\n"));
+  EXPECT_THAT(r.err, HasSubstr("crash: FIXTURE_TEST_VALUE=v-81c2\ncrash: FIXTURE_TEST_OTHER=w\n"));
   EXPECT_EQ(ParseLines(r.out).Response(2), nullptr) << r.out;
 
   testing::ChildResult unset = testing::RunProgram(

@@ -156,10 +156,9 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
        "XDG_CONFIG_HOME=" + ::testing::TempDir() + "/acceptance-config"});
 
   // Never print a secret: the output is checked before it is shown.
-  bool leaked = absl::StrContains(r.out, everything_secret) ||
-                absl::StrContains(r.out, fixture_secret) ||
-                absl::StrContains(r.err, everything_secret) ||
-                absl::StrContains(r.err, fixture_secret);
+  bool leaked =
+      absl::StrContains(r.out, everything_secret) || absl::StrContains(r.out, fixture_secret) ||
+      absl::StrContains(r.err, everything_secret) || absl::StrContains(r.err, fixture_secret);
   ASSERT_FALSE(leaked) << "a secret value is in the client's output or mcpgw's stderr";
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   absl::StatusOr<Json> summary = Json::Parse(r.out.substr(0, r.out.find('\n')));
@@ -193,16 +192,15 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   EXPECT_GE(local, 15u) << J(s, "tools");
   EXPECT_EQ(local, image) << J(s, "tools");
   std::vector<std::string> prompts = Strings(s, "prompts");
-  for (const char* name : {"everything__simple-prompt", "everything-image__simple-prompt",
-                           "everything__args-prompt", "everything-image__args-prompt",
-                           "test_simple_prompt", "test_prompt_with_arguments"}) {
+  for (const char* name :
+       {"everything__simple-prompt", "everything-image__simple-prompt", "everything__args-prompt",
+        "everything-image__args-prompt", "test_simple_prompt", "test_prompt_with_arguments"}) {
     EXPECT_THAT(prompts, Contains(name)) << J(s, "prompts");
   }
   std::vector<std::string> resources = Strings(s, "resources");
   EXPECT_THAT(resources, Contains("test://static-text"));
   EXPECT_THAT(resources, Contains(StartsWith("mcpgw://everything/demo://resource/static/")));
-  EXPECT_THAT(resources,
-              Contains(StartsWith("mcpgw://everything-image/demo://resource/static/")));
+  EXPECT_THAT(resources, Contains(StartsWith("mcpgw://everything-image/demo://resource/static/")));
   EXPECT_THAT(resources, Not(Contains(StartsWith("demo://")))) << J(s, "resources");
   std::vector<std::string> templates = Strings(s, "templates");
   for (const char* name : {"mcpgw://everything/demo://resource/dynamic/text/{resourceId}",
@@ -223,8 +221,8 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
                      R"(["This is a simple prompt without arguments."])"));
   EXPECT_TRUE(
       JsonAt(s, "promptResults|everything-image__args-prompt", R"(["What's weather in Paris?"])"));
-  EXPECT_TRUE(JsonAt(s, "promptResults|test_simple_prompt",
-                     R"(["This is a simple prompt for testing."])"));
+  EXPECT_TRUE(
+      JsonAt(s, "promptResults|test_simple_prompt", R"(["This is a simple prompt for testing."])"));
 
   // Reads, resource links and what they name, under the exposed URIs.
   for (const std::string server : {"everything", "everything-image"}) {
@@ -232,8 +230,7 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
     std::string prefix = absl::StrCat("mcpgw://", server, "/");
     std::string doc = S(s, absl::StrCat("reads|", server, "|static|uri"));
     EXPECT_THAT(doc, StartsWith(prefix + "demo://resource/static/document/"));
-    EXPECT_EQ(S(s, absl::StrCat("reads|", server, "|static|contents|0|uri")), doc)
-        << J(s, "reads");
+    EXPECT_EQ(S(s, absl::StrCat("reads|", server, "|static|contents|0|uri")), doc) << J(s, "reads");
     EXPECT_THAT(S(s, absl::StrCat("reads|", server, "|static|contents|0|text")), Not(IsEmpty()));
     EXPECT_EQ(S(s, absl::StrCat("reads|", server, "|template|0|uri")),
               prefix + "demo://resource/dynamic/text/7")
@@ -287,7 +284,8 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   // and its answers back.
   EXPECT_TRUE(
       JsonAt(s, "serverRequests", R"({"sampling/createMessage":1,"elicitation/create":1})"));
-  EXPECT_THAT(S(s, "calls|sampling|texts|0"), HasSubstr("canned answer from the acceptance client"));
+  EXPECT_THAT(S(s, "calls|sampling|texts|0"),
+              HasSubstr("canned answer from the acceptance client"));
   EXPECT_THAT(S(s, "sampling|0|texts|0"), HasSubstr("What is 2+2?"));
   EXPECT_THAT(J(s, "calls|elicitation|texts"), HasSubstr("- Name: Acceptance User"));
   EXPECT_THAT(Strings(s, "elicitation|0|properties"), Contains("email"));
@@ -299,8 +297,7 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   EXPECT_THAT(S(s, "calls|slow_cancelled|error"), HasSubstr("acceptance cancels slow"));
   EXPECT_EQ(Strings(s, "calls|get_cancelled_requests|structuredContent|cancelled").size(), 1u)
       << J(s, "calls|get_cancelled_requests");
-  EXPECT_TRUE(
-      JsonAt(s, "calls|get_cancelled_requests|structuredContent|stillRunning", "[]"));
+  EXPECT_TRUE(JsonAt(s, "calls|get_cancelled_requests|structuredContent|stillRunning", "[]"));
 
   // The secret of everything-image is in its container's env and nowhere else; the fixture's
   // secret is in neither server-everything.
@@ -334,10 +331,10 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   ASSERT_NE(kill_ms, nullptr);
   ASSERT_TRUE(kill_ms->IsNumber()) << J(s, "kill");
   EXPECT_LT(kill_ms->GetDouble(), 1000);
-  EXPECT_TRUE(
-      JsonAt(s, "calls|everything-image_after_kill|texts", R"(["Echo: after the kill"])"));
+  EXPECT_TRUE(JsonAt(s, "calls|everything-image_after_kill|texts", R"(["Echo: after the kill"])"));
   EXPECT_TRUE(JsonAt(s, "calls|everything_after_kill|texts", R"(["Echo: after the kill"])"));
-  EXPECT_TRUE(JsonAt(s, "calls|fixture_after_kill|structuredContent", R"({"echo":"after the kill"})"));
+  EXPECT_TRUE(
+      JsonAt(s, "calls|fixture_after_kill|structuredContent", R"({"echo":"after the kill"})"));
 
   // The fixture wrote its secret to stderr before dying: mcpgw quotes it masked. The other
   // server's secret and mcpgw's own variables were not in its env.
