@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -752,16 +754,31 @@ absl::Status AddOwnTools(Server& server, int extra_tools) {
         }));
   }
   {
-    MCPGW_ASSIGN_OR_RETURN(Tool tool,
-                           MakeTool("crash",
-                                    "Ends the server process at once with `exit_code` (default 1), "
-                                    "without answering",
-                                    R"({"type":"object","properties":{
-                                "exit_code":{"type":"integer","minimum":0,"maximum":255}}})"));
+    MCPGW_ASSIGN_OR_RETURN(
+        Tool tool, MakeTool("crash",
+                            "Ends the server process at once with `exit_code` (default 1), "
+                            "without answering; with `print_env` (names separated by commas), "
+                            "first writes those environment variables to stderr (tests "
+                            "of secret masking)",
+                            R"({"type":"object","properties":{
+                                "exit_code":{"type":"integer","minimum":0,"maximum":255},
+                                "print_env":{"type":"string"}}})"));
     MCPGW_RETURN_IF_ERROR(server.AddSyncTool(
         std::move(tool), [](const Json& args, RequestContext&) -> absl::StatusOr<CallToolResult> {
           MCPGW_ASSIGN_OR_RETURN(std::optional<int64_t> code, IntArg(args, "exit_code"));
           int exit_code = static_cast<int>(std::clamp<int64_t>(code.value_or(1), 0, 255));
+          std::string lines;
+          for (absl::string_view name :
+               absl::StrSplit(StringArg(args, "print_env").value_or(""), ',', absl::SkipEmpty())) {
+            const char* value = std::getenv(std::string(name).c_str());
+            absl::StrAppend(&lines, "crash: ", name,
+                            value == nullptr ? " is not set" : absl::StrCat("=", value), "\n");
+          }
+          // Unbuffered and before the exit: the lines must reach the stderr pipe.
+          if (!lines.empty()) {
+            ssize_t written = write(STDERR_FILENO, lines.data(), lines.size());
+            (void)written;
+          }
           spdlog::warn("crash: exiting at once with code {} (as asked)", exit_code);
           spdlog::default_logger()->flush();
           _exit(exit_code);

@@ -4,7 +4,8 @@
 // MCP conformance suite's server scenarios expect of a fixture (tools, resources, a template,
 // prompts, completion, logging — the `test_*` names and texts of
 // @modelcontextprotocol/conformance), plus tools of our own for gateway tests and benchmarks
-// (`echo`, `slow`, `get_cancelled_requests`, `crash`, `large_result`, `extra_<n>`).
+// (`echo`, `slow`, `get_cancelled_requests`, `crash` (with `print_env`, it first writes
+// those variables to stderr), `large_result`, `extra_<n>`).
 //
 // The server is transport-free: main.cc serves it over stdio (an HTTP mode can serve the same
 // Server to several sessions).

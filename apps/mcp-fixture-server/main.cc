@@ -47,7 +47,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       kProgram,
       "An MCP server for tests and benchmarks, on stdin/stdout: the MCP conformance suite's "
       "fixture (test_* tools, resources, prompts, completion) plus echo, slow, "
-      "get_cancelled_requests, crash, large_result and --extra-tools. Exits 0 when stdin ends.");
+      "get_cancelled_requests, crash (exit_code; print_env NAME,... writes those variables to "
+      "stderr first), large_result and --extra-tools. Exits 0 when stdin ends.");
   options.add_options()("extra-tools",
                         "register N more tools extra_0 … extra_{N-1}, each "
                         "echoing its arguments",

@@ -608,6 +608,25 @@ TEST(FixtureRaw, CrashExitsAtOnceWithoutAnswering) {
   EXPECT_THAT(t.result.err, HasSubstr("crash"));
 }
 
+TEST(FixtureRaw, CrashWritesTheVariablePrintEnvNamesToStderrFirst) {
+  // For tests of secret masking: the value goes to stderr unmasked (the gateway masks it).
+  testing::ChildResult r = testing::RunProgram(
+      {MCPGW_FIXTURE_SERVER},
+      Initialize("2025-11-25") +
+          CallTool(2, "crash",
+                   R"({"exit_code":4,"print_env":"FIXTURE_TEST_VALUE,FIXTURE_TEST_OTHER"})"),
+      {"FIXTURE_TEST_VALUE=v-81c2", "FIXTURE_TEST_OTHER=w"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("crash: FIXTURE_TEST_VALUE=v-81c2\ncrash: FIXTURE_TEST_OTHER=w\n"));
+  EXPECT_EQ(ParseLines(r.out).Response(2), nullptr) << r.out;
+
+  testing::ChildResult unset = testing::RunProgram(
+      {MCPGW_FIXTURE_SERVER},
+      Initialize("2025-11-25") + CallTool(2, "crash", R"({"print_env":"FIXTURE_NO_SUCH_VAR"})"));
+  EXPECT_EQ(unset.exit_code, 1) << unset.err;
+  EXPECT_THAT(unset.err, HasSubstr("crash: FIXTURE_NO_SUCH_VAR is not set\n"));
+}
+
 TEST(FixtureRaw, LargeResultUpTo64MiB) {
   // 64 MiB is beyond the transport's default limit (16 MiB): the fixture raises it.
   constexpr int64_t kMiB = 1 << 20;
