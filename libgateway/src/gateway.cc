@@ -88,59 +88,47 @@ constexpr size_t kMaxLinkRoutes = 4096;
 // contents of resources/read. `V` is JsonValue or const JsonValue.
 template <typename V, typename F>
 void VisitUris(absl::string_view method, V& result, F&& f) {
-  auto block = [&f](V& b) {
-    if (!b.IsObject()) {
-      return;
-    }
-    auto type = b.FindMember("type");
-    if (type == b.MemberEnd() || !type->value.IsString()) {
-      return;
-    }
-    absl::string_view t = mcp::AsStringView(type->value);
-    V* holder = &b;
-    if (t == "resource") {
-      auto r = b.FindMember("resource");
-      holder = r != b.MemberEnd() && r->value.IsObject() ? &r->value : nullptr;
-    } else if (t != "resource_link") {
-      holder = nullptr;
-    }
-    if (holder != nullptr) {
-      auto uri = holder->FindMember("uri");
-      if (uri != holder->MemberEnd() && uri->value.IsString()) {
-        f(uri->value);
-      }
+  auto uri_of = [&f](V* holder) {
+    V* uri = holder != nullptr ? mcp::FindMember(*holder, "uri") : nullptr;
+    if (uri != nullptr && uri->IsString()) {
+      f(*uri);
     }
   };
-  if (!result.IsObject()) {
-    return;
-  }
+  auto block = [&uri_of](V& b) {
+    V* type = mcp::FindMember(b, "type");
+    if (type == nullptr || !type->IsString()) {
+      return;
+    }
+    absl::string_view t = mcp::AsStringView(*type);
+    if (t == "resource_link") {
+      uri_of(&b);
+    } else if (t == "resource") {
+      V* r = mcp::FindMember(b, "resource");
+      uri_of(r != nullptr && r->IsObject() ? r : nullptr);
+    }
+  };
+  auto array = [&result](absl::string_view member) -> V* {
+    V* a = mcp::FindMember(result, member);
+    return a != nullptr && a->IsArray() ? a : nullptr;
+  };
   if (method == mcp::method::kToolsCall) {
-    auto content = result.FindMember("content");
-    if (content != result.MemberEnd() && content->value.IsArray()) {
-      for (V& b : content->value.GetArray()) {
+    if (V* content = array("content")) {
+      for (V& b : content->GetArray()) {
         block(b);
       }
     }
   } else if (method == mcp::method::kPromptsGet) {
-    auto messages = result.FindMember("messages");
-    if (messages != result.MemberEnd() && messages->value.IsArray()) {
-      for (V& m : messages->value.GetArray()) {
-        if (m.IsObject()) {
-          auto content = m.FindMember("content");
-          if (content != m.MemberEnd()) {
-            block(content->value);
-          }
+    if (V* messages = array("messages")) {
+      for (V& m : messages->GetArray()) {
+        if (V* content = mcp::FindMember(m, "content")) {
+          block(*content);
         }
       }
     }
   } else if (method == mcp::method::kResourcesRead) {
-    auto contents = result.FindMember("contents");
-    if (contents != result.MemberEnd() && contents->value.IsArray()) {
-      for (V& c : contents->value.GetArray()) {
-        auto uri = c.IsObject() ? c.FindMember("uri") : c.MemberEnd();
-        if (c.IsObject() && uri != c.MemberEnd() && uri->value.IsString()) {
-          f(uri->value);
-        }
+    if (V* contents = array("contents")) {
+      for (V& c : contents->GetArray()) {
+        uri_of(&c);
       }
     }
   }
