@@ -302,7 +302,13 @@ TEST_F(MisbehavingTest, ANotificationFloodKeepsTheGatewayBoundedAndResponsive) {
     ExpectEcho("good");
   }
   EXPECT_GE(sent, 100000u);
+#if !defined(__SANITIZE_ADDRESS__)
+  // (Not under AddressSanitizer: its quarantine keeps up to 256 MiB of freed memory resident,
+  // so the resident size measures the churn, not what the gateway holds.)
   EXPECT_LT(ResidentBytes(), before + (size_t{24} << 20)) << "memory grew with the flood";
+#else
+  (void)before;
+#endif
   ExpectEcho("good");
   ExpectEcho("bad");
 }
