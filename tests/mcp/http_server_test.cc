@@ -24,6 +24,7 @@
 #include "mcpgw/mcp/json_rpc.h"
 #include "mcpgw/mcp/server.h"
 #include "testing/status_matchers.h"
+#include "testing/subprocess.h"
 
 namespace mcpgw::mcp {
 namespace {
@@ -520,6 +521,29 @@ TEST_F(HttpServerTest, StopEndsEverySession) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_THAT(server_->sessions(), SizeIs(0));
+}
+
+TEST_F(HttpServerTest, TypeScriptSdkClient) {
+  std::string modules = testing::E2eNodeModules();
+  MCPGW_REQUIRE_OR_SKIP(!modules.empty(), "MCPGW_REQUIRE_NPM",
+                        "the npm test kit is not installed (run scripts/setup.sh --tests)");
+  StartHttp();
+  testing::ChildResult r = testing::RunProgram(
+      {modules + "/.bin/node", std::string(MCPGW_E2E_DIR) + "/sdk-http-client.mjs", url_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  absl::StatusOr<Json> seen = Json::Parse(r.out.substr(0, r.out.find('\n')));
+  ASSERT_TRUE(seen.ok()) << r.out;
+  const JsonValue& v = seen->value();
+  EXPECT_EQ(std::string(v["sessionId"].GetString()).size(), 32u);
+  EXPECT_EQ(SerializeJson(v["version"]), R"("2025-11-25")");
+  EXPECT_EQ(SerializeJson(v["tools"]), R"(["echo","progress","sample"])");
+  EXPECT_EQ(SerializeJson(v["echo"]), R"("echoed")");
+  EXPECT_EQ(SerializeJson(v["slow"]), R"("finished")");
+  EXPECT_EQ(SerializeJson(v["progress"]), "[1,2]");
+  EXPECT_EQ(SerializeJson(v["logs"]), R"(["working"])");
+  EXPECT_EQ(SerializeJson(v["sampled"]), R"("sampled: Paris")");
+  // The client ended its session with DELETE.
+  EXPECT_EQ(http_->session_count(), 0u);
 }
 
 }  // namespace
