@@ -31,7 +31,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "mcpgw/base/fmt.h"
@@ -89,14 +91,28 @@ struct SessionState;
 
 // A response in progress on a connection: the answer to a POST carrying requests (JSON, or an
 // SSE stream once anything but the last answer is sent on it) or the GET stream. I/O thread.
+//
+// Once it is an SSE stream it has a number in its session, and its events carry ids
+// "<number>-<seq>" and are kept in a bounded replay buffer: when the connection breaks, the
+// stream lives on detached (what is sent meanwhile is buffered) and a GET with Last-Event-ID
+// resumes it on a new connection.
 struct Stream {
   enum class Mode { kUndecided, kSse, kDone };
   Mode mode = Mode::kUndecided;
   bool is_get = false;
-  std::weak_ptr<Connection> connection;
+  // Send a priming event (id, empty data) when the stream starts (2025-11-25 and later).
+  bool priming = false;
+  std::weak_ptr<Connection> connection;  // expired or closed: detached
   std::shared_ptr<SessionState> session;
-  // Requests of the POST still unanswered.
+  // Requests of the POST, and those still unanswered.
+  std::vector<RequestId> requests;
   absl::flat_hash_set<RequestId> outstanding;
+  // SSE state: the stream's number, the seq of the last event, the last events.
+  uint64_t number = 0;
+  uint64_t last_seq = 0;
+  std::deque<std::pair<uint64_t, std::string>> replay;
+  // The seq of the event that carried each answer.
+  absl::flat_hash_map<RequestId, uint64_t> answered_at;
 };
 
 // One MCP session. The I/O-thread part routes messages to streams; the part under `mu` is
@@ -109,6 +125,10 @@ struct SessionState {
   absl::flat_hash_map<RequestId, std::shared_ptr<Stream>> request_streams;
   std::shared_ptr<Stream> get_stream;
   std::deque<std::string> unrouted;
+  // SSE streams that may be resumed, by number: live ones, and the last finished ones.
+  uint64_t next_stream_number = 1;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<Stream>> streams;
+  std::deque<uint64_t> finished;
   SteadyClock::time_point last_activity = SteadyClock::now();
 
   absl::Mutex mu;
@@ -165,7 +185,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // Routes a frame the session sends.
   void Route(const std::shared_ptr<SessionState>& session, const std::string& frame,
              const SendOptions& options);
-  void WriteToStream(const std::shared_ptr<Stream>& stream, absl::string_view frame, bool last);
+  // Sends one message on a stream (buffered for replay; written when attached). `answers` are
+  // the requests it answers; `last` ends the stream.
+  void WriteToStream(const std::shared_ptr<Stream>& stream, absl::string_view frame,
+                     const std::vector<RequestId>& answers, bool last);
+  // The connection a stream is written to now; null while detached.
+  static std::shared_ptr<Connection> Attached(const std::shared_ptr<Stream>& stream);
+  // Makes `stream` an SSE stream (the header is already written when attached).
+  void StartSse(const std::shared_ptr<Stream>& stream);
+  // A GET with Last-Event-ID.
+  void Resume(const std::shared_ptr<Connection>& conn, const std::shared_ptr<SessionState>& session,
+              absl::string_view last_event_id);
   // Ends a session: its pending requests get errors, its streams end, its id is forgotten;
   // its sink is told `sink_status` unless null.
   void EndSession(const std::shared_ptr<SessionState>& session,
@@ -179,10 +209,33 @@ using Impl = HttpServer::Impl;
 
 namespace {
 
-// One SSE event carrying `frame`, as one chunk of a chunked body.
-std::string EventChunk(absl::string_view frame) {
-  std::string payload = absl::StrCat("event: message\ndata: ", frame, "\n\n");
+std::string Chunk(absl::string_view payload) {
   return absl::StrCat(absl::Hex(payload.size()), "\r\n", payload, "\r\n");
+}
+
+// One SSE event carrying `frame`, as one chunk of a chunked body.
+std::string EventChunk(uint64_t stream, uint64_t seq, absl::string_view frame) {
+  return Chunk(absl::StrCat("id: ", stream, "-", seq, "\nevent: message\ndata: ", frame, "\n\n"));
+}
+
+std::string SseHead(absl::string_view session_id, bool keep_alive) {
+  return absl::StrCat(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Transfer-Encoding: chunked\r\nMcp-Session-Id: ",
+      session_id, "\r\n", keep_alive ? "" : "Connection: close\r\n", "\r\n");
+}
+
+constexpr char kLastChunk[] = "0\r\n\r\n";
+
+// Whether the request's MCP-Protocol-Version asks for SSE priming events (2025-11-25 and
+// later; older clients may choke on an event with empty data).
+bool WantsPriming(const http::request<http::string_body>& req) {
+  auto header = req.find("MCP-Protocol-Version");
+  if (header == req.end()) {
+    return false;
+  }
+  std::optional<ProtocolVersion> v = ParseProtocolVersion(View(header->value()));
+  return v.has_value() && Supports(*v, Feature::kSsePriming);
 }
 
 }  // namespace
@@ -357,19 +410,19 @@ struct Connection : std::enable_shared_from_this<Connection> {
     impl->connections.erase(this);
     if (active != nullptr) {
       std::shared_ptr<Stream> s = std::move(active);
-      s->mode = Stream::Mode::kDone;
       SessionState& session = *s->session;
-      if (session.get_stream == s) {
-        session.get_stream = nullptr;
+      session.last_activity = SteadyClock::now();
+      if (s->mode != Stream::Mode::kUndecided) {
+        return;  // an SSE stream lives on detached, to be resumed (Last-Event-ID)
       }
-      // Answers to these requests have nowhere to go now (no resumption yet): dropped.
+      // Nothing was sent on it, so it cannot be resumed: its answers have nowhere to go.
+      s->mode = Stream::Mode::kDone;
       for (const RequestId& id : s->outstanding) {
         auto it = session.request_streams.find(id);
         if (it != session.request_streams.end() && it->second == s) {
           session.request_streams.erase(it);
         }
       }
-      session.last_activity = SteadyClock::now();
     }
   }
 };
@@ -505,8 +558,8 @@ void Impl::Sweep() {
   SteadyClock::time_point now = SteadyClock::now();
   std::vector<std::shared_ptr<SessionState>> expired;
   for (const auto& [id, session] : sessions) {
-    if (session->request_streams.empty() && session->get_stream == nullptr &&
-        now - session->last_activity >= idle) {
+    bool get_open = session->get_stream != nullptr && Attached(session->get_stream) != nullptr;
+    if (session->request_streams.empty() && !get_open && now - session->last_activity >= idle) {
       expired.push_back(session);
     }
   }
@@ -702,6 +755,8 @@ void Impl::HandlePost(const std::shared_ptr<Connection>& conn,
     auto stream = std::make_shared<Stream>();
     stream->connection = conn;
     stream->session = session;
+    stream->priming = WantsPriming(req);
+    stream->requests = request_ids;
     for (const RequestId& id : request_ids) {
       stream->outstanding.insert(id);
       session->request_streams[id] = stream;
@@ -727,26 +782,110 @@ void Impl::HandleGet(const std::shared_ptr<Connection>& conn,
   if (session == nullptr) {
     return;
   }
-  if (session->get_stream != nullptr) {
-    conn->Respond(409, "Conflict", "", "this session already has a GET stream open");
+  auto last_event_id = req.find("Last-Event-ID");
+  if (last_event_id != req.end()) {
+    Resume(conn, session, View(last_event_id->value()));
     return;
+  }
+  if (session->get_stream != nullptr) {
+    if (Attached(session->get_stream) != nullptr) {
+      conn->Respond(409, "Conflict", "", "this session already has a GET stream open");
+      return;
+    }
+    // A detached GET stream that the client does not resume is replaced.
+    session->streams.erase(session->get_stream->number);
+    session->get_stream->mode = Stream::Mode::kDone;
+    session->get_stream = nullptr;
   }
   auto stream = std::make_shared<Stream>();
   stream->is_get = true;
-  stream->mode = Stream::Mode::kSse;
+  stream->priming = WantsPriming(req);
   stream->connection = conn;
   stream->session = session;
   session->get_stream = stream;
   session->last_activity = SteadyClock::now();
   conn->active = stream;
-  conn->Write(absl::StrCat(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-      "Transfer-Encoding: chunked\r\nMcp-Session-Id: ",
-      session->id, "\r\n", conn->keep_alive ? "" : "Connection: close\r\n", "\r\n"));
+  conn->Write(SseHead(session->id, conn->keep_alive));
+  StartSse(stream);
   while (!session->unrouted.empty()) {
-    conn->Write(EventChunk(session->unrouted.front()));
+    WriteToStream(stream, session->unrouted.front(), {}, false);
     session->unrouted.pop_front();
   }
+  conn->WatchForClose();
+}
+
+void Impl::Resume(const std::shared_ptr<Connection>& conn,
+                  const std::shared_ptr<SessionState>& session, absl::string_view last_event_id) {
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(last_event_id, absl::MaxSplits('-', 1));
+  uint64_t number = 0;
+  uint64_t seq = 0;
+  if (!absl::SimpleAtoi(parts.first, &number) || !absl::SimpleAtoi(parts.second, &seq)) {
+    conn->Respond(400, "Bad Request", "", absl::StrCat("malformed Last-Event-ID: ", last_event_id));
+    return;
+  }
+  auto it = session->streams.find(number);
+  if (it == session->streams.end() || seq > it->second->last_seq) {
+    conn->Respond(400, "Bad Request", "",
+                  absl::StrCat("unknown Last-Event-ID ", last_event_id,
+                               ": no such stream is kept (it ended, or was never sent)"));
+    return;
+  }
+  std::shared_ptr<Stream> stream = it->second;
+  if (Attached(stream) != nullptr) {
+    conn->Respond(409, "Conflict", "", "this stream is still connected");
+    return;
+  }
+  session->last_activity = SteadyClock::now();
+  uint64_t oldest = stream->replay.empty() ? stream->last_seq + 1 : stream->replay.front().first;
+  if (seq + 1 < oldest) {
+    // Events the client has not seen are gone: the stream cannot be resumed.
+    session->streams.erase(number);
+    const std::string why = absl::StrCat(oldest - seq - 1, " events of SSE stream ", number,
+                                         " were lost (the replay buffer keeps the last ",
+                                         options.replay_buffer_events, " events of each stream)");
+    if (stream->is_get) {
+      if (session->get_stream == stream) {
+        session->get_stream = nullptr;
+      }
+      stream->mode = Stream::Mode::kDone;
+      conn->Respond(400, "Bad Request", "", absl::StrCat(why, "; open a new GET stream"));
+      return;
+    }
+    // Every request of the stream whose answer the client has not seen gets an error.
+    conn->Write(SseHead(session->id, conn->keep_alive));
+    for (const RequestId& id : stream->requests) {
+      auto answered = stream->answered_at.find(id);
+      if (answered != stream->answered_at.end() && answered->second <= seq) {
+        continue;
+      }
+      auto pending = session->request_streams.find(id);
+      if (pending != session->request_streams.end() && pending->second == stream) {
+        session->request_streams.erase(pending);
+      }
+      conn->Write(Chunk(absl::StrCat(
+          "event: message\ndata: ",
+          Message::Error(id, kSessionEnded, absl::StrCat(why, "; the answer cannot be delivered"))
+              .Serialize(),
+          "\n\n")));
+    }
+    stream->outstanding.clear();
+    stream->mode = Stream::Mode::kDone;
+    conn->Write(kLastChunk);
+    return;
+  }
+  conn->Write(SseHead(session->id, conn->keep_alive));
+  for (const auto& [event_seq, frame] : stream->replay) {
+    if (event_seq > seq) {
+      conn->Write(EventChunk(number, event_seq, frame));
+    }
+  }
+  if (stream->mode == Stream::Mode::kDone) {
+    conn->Write(kLastChunk);
+    return;
+  }
+  stream->connection = conn;
+  conn->active = stream;
   conn->WatchForClose();
 }
 
@@ -791,18 +930,18 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
       }
       stream->outstanding.erase(id);
     }
-    WriteToStream(stream, frame, stream->outstanding.empty());
+    WriteToStream(stream, frame, answered, stream->outstanding.empty());
     return;
   }
   if (send_options.related_request.has_value()) {
     auto it = session->request_streams.find(*send_options.related_request);
     if (it != session->request_streams.end()) {
-      WriteToStream(it->second, frame, false);
+      WriteToStream(it->second, frame, {}, false);
       return;
     }
   }
   if (session->get_stream != nullptr) {
-    WriteToStream(session->get_stream, frame, false);
+    WriteToStream(session->get_stream, frame, {}, false);
     return;
   }
   if (send_options.droppable) {
@@ -814,31 +953,71 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
   }
 }
 
-void Impl::WriteToStream(const std::shared_ptr<Stream>& stream, absl::string_view frame,
-                         bool last) {
+std::shared_ptr<Connection> Impl::Attached(const std::shared_ptr<Stream>& stream) {
   std::shared_ptr<Connection> conn = stream->connection.lock();
-  if (conn == nullptr || conn->closed || stream->mode == Stream::Mode::kDone) {
+  if (conn == nullptr || conn->closed || conn->active != stream) {
+    return nullptr;
+  }
+  return conn;
+}
+
+void Impl::StartSse(const std::shared_ptr<Stream>& stream) {
+  SessionState& session = *stream->session;
+  stream->mode = Stream::Mode::kSse;
+  stream->number = session.next_stream_number++;
+  session.streams[stream->number] = stream;
+  std::shared_ptr<Connection> conn = Attached(stream);
+  if (conn != nullptr && stream->priming) {
+    conn->Write(Chunk(absl::StrCat("id: ", stream->number, "-0\ndata:\n\n")));
+  }
+}
+
+void Impl::WriteToStream(const std::shared_ptr<Stream>& stream, absl::string_view frame,
+                         const std::vector<RequestId>& answers, bool last) {
+  if (stream->mode == Stream::Mode::kDone) {
     return;
   }
-  const std::string session_header = absl::StrCat("Mcp-Session-Id: ", stream->session->id, "\r\n");
+  SessionState& session = *stream->session;
+  std::shared_ptr<Connection> conn = Attached(stream);
   if (stream->mode == Stream::Mode::kUndecided) {
+    if (conn == nullptr) {
+      return;  // not reached: an undecided stream ends with its connection
+    }
     if (last) {
       stream->mode = Stream::Mode::kDone;
-      conn->Respond(200, "OK", session_header, frame, "application/json");
+      conn->Respond(200, "OK", absl::StrCat("Mcp-Session-Id: ", session.id, "\r\n"), frame,
+                    "application/json");
       conn->OnStreamDone();
       return;
     }
-    stream->mode = Stream::Mode::kSse;
-    conn->Write(absl::StrCat(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Transfer-Encoding: chunked\r\n",
-        session_header, conn->keep_alive ? "" : "Connection: close\r\n", "\r\n"));
+    conn->Write(SseHead(session.id, conn->keep_alive));
+    StartSse(stream);
   }
-  conn->Write(EventChunk(frame));
+  uint64_t seq = ++stream->last_seq;
+  if (options.replay_buffer_events > 0) {
+    stream->replay.emplace_back(seq, std::string(frame));
+    while (stream->replay.size() > options.replay_buffer_events) {
+      stream->replay.pop_front();
+    }
+  }
+  for (const RequestId& id : answers) {
+    stream->answered_at[id] = seq;
+  }
+  if (conn != nullptr) {
+    conn->Write(EventChunk(stream->number, seq, frame));
+  }
   if (last) {
     stream->mode = Stream::Mode::kDone;
-    conn->Write("0\r\n\r\n");
-    conn->OnStreamDone();
+    if (conn != nullptr) {
+      conn->Write(kLastChunk);
+      conn->OnStreamDone();
+    }
+    // Kept a while for a client that lost the connection before the end and resumes.
+    session.finished.push_back(stream->number);
+    while (session.finished.size() > options.finished_streams_kept) {
+      session.streams.erase(session.finished.front());
+      session.finished.pop_front();
+    }
   }
 }
 
@@ -860,18 +1039,20 @@ void Impl::EndSession(const std::shared_ptr<SessionState>& session,
       for (size_t i = 0; i < ids.size(); ++i) {
         WriteToStream(stream,
                       Message::Error(ids[i], kSessionEnded, "the MCP session ended").Serialize(),
-                      i + 1 == ids.size());
+                      {ids[i]}, i + 1 == ids.size());
       }
     }
     if (std::shared_ptr<Stream> get = std::move(session->get_stream)) {
-      std::shared_ptr<Connection> conn = get->connection.lock();
-      if (conn != nullptr && !conn->closed && get->mode != Stream::Mode::kDone) {
-        get->mode = Stream::Mode::kDone;
-        conn->Write("0\r\n\r\n");
+      std::shared_ptr<Connection> conn = Attached(get);
+      get->mode = Stream::Mode::kDone;
+      if (conn != nullptr) {
+        conn->Write(kLastChunk);
         conn->OnStreamDone();
       }
     }
     session->unrouted.clear();
+    session->streams.clear();  // (streams point back at the session)
+    session->finished.clear();
   }
   if (sink_status.has_value()) {
     {

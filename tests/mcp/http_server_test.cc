@@ -41,7 +41,8 @@ struct HttpResponse {
   long status = 0;
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
-  std::vector<std::string> events;  // data of each SSE event
+  std::vector<std::string> events;     // data of each SSE event
+  std::vector<std::string> event_ids;  // its id ("" without one)
 
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
@@ -107,13 +108,18 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     std::string event = t->pending.substr(0, end);
     t->pending.erase(0, end + 2);
     std::string payload;
+    std::string id;
     for (absl::string_view line : absl::StrSplit(event, '\n')) {
       if (absl::ConsumePrefix(&line, "data:")) {
         absl::ConsumePrefix(&line, " ");
         absl::StrAppend(&payload, line);
+      } else if (absl::ConsumePrefix(&line, "id:")) {
+        absl::ConsumePrefix(&line, " ");
+        id = std::string(line);
       }
     }
     t->response->events.push_back(payload);
+    t->response->event_ids.push_back(id);
     if (t->request->on_event && !t->request->on_event(payload)) {
       return 0;  // ends the transfer
     }
@@ -194,6 +200,18 @@ class HttpServerTest : public ::testing::Test {
                       return TextResult("finished");
                     }),
                 IsOk());
+    ASSERT_THAT(server_->AddSyncTool(
+                    MakeTool("gate"),
+                    [this](const Json&, RequestContext& ctx) -> absl::StatusOr<CallToolResult> {
+                      ctx.ReportProgress(1).IgnoreError();
+                      if (!gate_.WaitForNotificationWithTimeout(absl::Seconds(20))) {
+                        return absl::DeadlineExceededError("gate stayed shut");
+                      }
+                      ctx.ReportProgress(2).IgnoreError();
+                      ctx.ReportProgress(3).IgnoreError();
+                      return TextResult("through the gate");
+                    }),
+                IsOk());
     ASSERT_THAT(server_->AddTool(
                     MakeTool("sample"),
                     [](const Json&, RequestContext ctx, Reply<CallToolResult> reply) {
@@ -216,6 +234,9 @@ class HttpServerTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (!gate_.HasBeenNotified()) {
+      gate_.Notify();
+    }
     if (http_ != nullptr) {
       http_->Stop();
     }
@@ -250,6 +271,8 @@ class HttpServerTest : public ::testing::Test {
     return id;
   }
 
+  // The "gate" tool waits for it between its first and second progress report.
+  absl::Notification gate_;
   std::shared_ptr<Server> server_;
   std::unique_ptr<HttpServer> http_;
   std::string url_;
@@ -455,6 +478,91 @@ TEST_F(HttpServerTest, GetStreamCarriesUnrelatedMessages) {
   EXPECT_THAT(again.events[0], HasSubstr("again"));
 }
 
+// Calls the gate tool at 2025-11-25 and drops the connection after its first progress event.
+HttpResponse CallGateAndDisconnect(const std::string& url, const std::string& session_id) {
+  return Fetch({.url = url,
+                .headers = {kBothAccept, kJsonType, "Mcp-Session-Id: " + session_id,
+                            "MCP-Protocol-Version: 2025-11-25"},
+                .body = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"gate",)"
+                        R"("arguments":{},"_meta":{"progressToken":"g"}}})",
+                .on_event = [](const std::string& data) { return data.empty(); }});
+}
+
+// GET with Last-Event-ID, retried (bounded) while the server has not yet seen the old
+// connection go.
+HttpResponse ResumeStream(const std::string& url, const std::string& session_id,
+                          const std::string& last_event_id) {
+  HttpResponse r;
+  for (int i = 0; i < 200; ++i) {
+    r = Fetch({.method = "GET",
+               .url = url,
+               .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + session_id,
+                           "Last-Event-ID: " + last_event_id}});
+    if (r.status != 409) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return r;
+}
+
+TEST_F(HttpServerTest, ResumesAStreamAfterAConnectionDrops) {
+  StartHttp();
+  std::string id = Open();
+  HttpResponse first = CallGateAndDisconnect(url_, id);
+  ASSERT_EQ(first.status, 200);
+  // The priming event (2025-11-25: an id and empty data), then the first progress.
+  ASSERT_THAT(first.events, SizeIs(2)) << first.body;
+  EXPECT_EQ(first.events[0], "");
+  EXPECT_EQ(first.event_ids[0], "1-0");
+  EXPECT_THAT(first.events[1], HasSubstr(R"("progress":1)"));
+  EXPECT_EQ(first.event_ids[1], "1-1");
+
+  gate_.Notify();
+  HttpResponse resumed = ResumeStream(url_, id, first.event_ids[1]);
+  ASSERT_EQ(resumed.status, 200) << resumed.body;
+  EXPECT_EQ(resumed.header("content-type"), "text/event-stream");
+  // Everything after event 1-1, exactly once.
+  ASSERT_THAT(resumed.events, SizeIs(3)) << resumed.body;
+  EXPECT_THAT(resumed.event_ids, ElementsAre("1-2", "1-3", "1-4"));
+  EXPECT_THAT(resumed.events[0], HasSubstr(R"("progress":2)"));
+  EXPECT_THAT(resumed.events[1], HasSubstr(R"("progress":3)"));
+  EXPECT_THAT(resumed.events[2], HasSubstr("through the gate"));
+
+  // Resuming again from the start of the finished stream replays it; a stream never sent or
+  // a malformed id is refused.
+  HttpResponse again = ResumeStream(url_, id, "1-0");
+  EXPECT_THAT(again.event_ids, ElementsAre("1-1", "1-2", "1-3", "1-4"));
+  EXPECT_EQ(ResumeStream(url_, id, "9-0").status, 400);
+  EXPECT_EQ(ResumeStream(url_, id, "1-99").status, 400);
+  EXPECT_EQ(ResumeStream(url_, id, "x").status, 400);
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
+}
+
+TEST_F(HttpServerTest, ResumingPastTheReplayBufferAnswersWithAnError) {
+  StartHttp({.replay_buffer_events = 1});
+  std::string id = Open();
+  HttpResponse first = CallGateAndDisconnect(url_, id);
+  ASSERT_THAT(first.event_ids, SizeIs(2)) << first.body;
+  gate_.Notify();
+  // Wait (bounded) until the tool has returned: progress 3 was sent before, so the buffer no
+  // longer holds progress 2.
+  for (int i = 0; i < 2000 && !server_->sessions().empty() &&
+                  server_->sessions()[0]->session().incoming_in_flight() != 0;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  HttpResponse resumed = ResumeStream(url_, id, first.event_ids[1]);
+  ASSERT_EQ(resumed.status, 200) << resumed.body;
+  ASSERT_THAT(resumed.events, SizeIs(1)) << resumed.body;
+  EXPECT_THAT(resumed.events[0], HasSubstr(R"("id":7)"));
+  EXPECT_THAT(resumed.events[0], HasSubstr("-32000"));
+  EXPECT_THAT(resumed.events[0], HasSubstr("events of SSE stream 1 were lost"));
+  // The stream is gone; the session goes on.
+  EXPECT_EQ(ResumeStream(url_, id, first.event_ids[1]).status, 400);
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
+}
+
 TEST_F(HttpServerTest, OriginAndHostValidation) {
   StartHttp({.allowed_origins = {"https://app.example.com"}, .allowed_hosts = {"mcp.test"}});
   const std::string init = Initialize();
@@ -536,7 +644,7 @@ TEST_F(HttpServerTest, TypeScriptSdkClient) {
   const JsonValue& v = seen->value();
   EXPECT_EQ(std::string(v["sessionId"].GetString()).size(), 32u);
   EXPECT_EQ(SerializeJson(v["version"]), R"("2025-11-25")");
-  EXPECT_EQ(SerializeJson(v["tools"]), R"(["echo","progress","sample"])");
+  EXPECT_EQ(SerializeJson(v["tools"]), R"(["echo","progress","gate","sample"])");
   EXPECT_EQ(SerializeJson(v["echo"]), R"("echoed")");
   EXPECT_EQ(SerializeJson(v["slow"]), R"("finished")");
   EXPECT_EQ(SerializeJson(v["progress"]), "[1,2]");

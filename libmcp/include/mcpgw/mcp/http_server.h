@@ -66,6 +66,15 @@ struct HttpServerOptions {
   // Messages to the client unrelated to any request (and so meant for the GET stream) kept
   // while no GET stream is open; beyond it the oldest is dropped.
   size_t max_unrouted_messages = 256;
+  // Resumption. Events of an SSE stream carry ids "<stream>-<seq>"; each stream keeps its
+  // last `replay_buffer_events` events, and a stream whose connection breaks lives on
+  // detached. A GET with `Last-Event-ID` replays what followed that event and continues the
+  // stream. When events after it are no longer kept, a POST's stream answers each request the
+  // client has not seen answered with JSON-RPC error -32000 (the real answer is discarded)
+  // and ends; a GET stream gets 400. The last `finished_streams_kept` finished streams of a
+  // session stay resumable.
+  size_t replay_buffer_events = 64;
+  size_t finished_streams_kept = 8;
 };
 
 // HttpServer accepts connections until Stop. Thread-safe.
