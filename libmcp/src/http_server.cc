@@ -129,6 +129,9 @@ struct SessionState {
   uint64_t next_stream_number = 1;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Stream>> streams;
   std::deque<uint64_t> finished;
+  // The initialize request, and the revision its answer negotiated (read from that answer).
+  std::optional<RequestId> initialize_id;
+  std::optional<ProtocolVersion> negotiated;
   SteadyClock::time_point last_activity = SteadyClock::now();
 
   absl::Mutex mu;
@@ -739,12 +742,24 @@ void Impl::HandlePost(const std::shared_ptr<Connection>& conn,
     }
     session = std::make_shared<SessionState>();
     session->id = NewSessionId();
+    session->initialize_id = request_ids.front();
     sessions[session->id] = session;
     session_count.store(sessions.size());
     created = true;
   } else {
     session = FindSession(conn, req);
     if (session == nullptr) {
+      return;
+    }
+    if (frame.batch && session->negotiated != ProtocolVersion::k2025_03_26) {
+      // Answered here: the session would answer with one error without an id, which has no
+      // stream to go to.
+      conn->Respond(400, "Bad Request", "",
+                    Message::Error(std::nullopt, error_code::kInvalidRequest,
+                                   "JSON-RPC batches are accepted only at protocol version "
+                                   "2025-03-26")
+                        .Serialize(),
+                    "application/json");
       return;
     }
   }
@@ -913,6 +928,13 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
     const auto* m = std::get_if<Message>(&item);
     if (m != nullptr && m->is_response() && m->id().has_value()) {
       answered.push_back(*m->id());
+      if (session->initialize_id == *m->id() && m->result() != nullptr && m->result()->IsObject()) {
+        auto version = m->result()->FindMember("protocolVersion");
+        if (version != m->result()->MemberEnd() && version->value.IsString()) {
+          session->negotiated = ParseProtocolVersion(
+              absl::string_view(version->value.GetString(), version->value.GetStringLength()));
+        }
+      }
     }
   }
   if (!answered.empty()) {

@@ -2,7 +2,11 @@
 // libmcp's Server behind it.
 #include "mcpgw/mcp/http_server.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <functional>
 #include <map>
@@ -171,10 +175,11 @@ Tool MakeTool(std::string name) {
   return t;
 }
 
-std::string Initialize(absl::string_view capabilities = "{}") {
-  return absl::StrCat(
-      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",)",
-      R"("capabilities":)", capabilities, R"(,"clientInfo":{"name":"curl","version":"1"}}})");
+std::string Initialize(absl::string_view capabilities = "{}",
+                       absl::string_view version = "2025-11-25") {
+  return absl::StrCat(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)",
+                      R"("protocolVersion":")", version, R"(","capabilities":)", capabilities,
+                      R"(,"clientInfo":{"name":"curl","version":"1"}}})");
 }
 
 constexpr char kInitialized[] = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
@@ -262,8 +267,9 @@ class HttpServerTest : public ::testing::Test {
   }
 
   // Initializes a session (initialize, then notifications/initialized); returns its id.
-  std::string Open(absl::string_view capabilities = "{}") {
-    HttpResponse init = Post(Initialize(capabilities), "");
+  std::string Open(absl::string_view capabilities = "{}",
+                   absl::string_view version = "2025-11-25") {
+    HttpResponse init = Post(Initialize(capabilities, version), "");
     EXPECT_EQ(init.status, 200) << init.body;
     std::string id = init.header("mcp-session-id");
     EXPECT_FALSE(id.empty());
@@ -561,6 +567,76 @@ TEST_F(HttpServerTest, ResumingPastTheReplayBufferAnswersWithAnError) {
   // The stream is gone; the session goes on.
   EXPECT_EQ(ResumeStream(url_, id, first.event_ids[1]).status, 400);
   EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
+}
+
+TEST_F(HttpServerTest, BatchesOnlyAt2025_03_26) {
+  StartHttp();
+  const std::string batch = R"([{"jsonrpc":"2.0","id":1,"method":"ping"},)"
+                            R"({"jsonrpc":"2.0","method":"notifications/roots/list_changed"},)"
+                            R"({"jsonrpc":"2.0","id":"two","method":"tools/list"}])";
+  std::string old = Open("{}", "2025-03-26");
+  HttpResponse answered = Post(batch, old);
+  ASSERT_EQ(answered.status, 200) << answered.body;
+  EXPECT_EQ(answered.header("content-type"), "application/json");
+  Json array = MustParse(answered.body);
+  ASSERT_TRUE(array.value().IsArray()) << answered.body;
+  EXPECT_EQ(array.value().Size(), 2u);
+  EXPECT_THAT(answered.body, HasSubstr(R"("id":1)"));
+  EXPECT_THAT(answered.body, HasSubstr(R"("id":"two")"));
+
+  std::string current = Open();
+  HttpResponse refused = Post(batch, current);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_THAT(refused.body, HasSubstr("-32600"));
+  // initialize never travels in a batch.
+  EXPECT_EQ(Post(absl::StrCat("[", Initialize(), "]"), "").status, 400);
+}
+
+TEST_F(HttpServerTest, SlowRequestsAreCutOff) {
+  StartHttp({.request_read_timeout = absl::Milliseconds(100)});
+  std::string id = Open();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(http_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval bound{.tv_sec = 20, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  const std::string partial = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  ASSERT_EQ(write(fd, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  char byte;
+  EXPECT_EQ(read(fd, &byte, 1), 0);  // the server closed the connection
+  close(fd);
+  // Others are not disturbed.
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":2,"method":"ping"})", id).status, 200);
+}
+
+TEST_F(HttpServerTest, TransportOutlivesTheServer) {
+  TransportPtr kept;
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+      {.on_session = [&kept](TransportPtr transport) { kept = std::move(transport); }});
+  ASSERT_THAT(http.status(), IsOk());
+  url_ = (*http)->url();
+  // Not started: the initialize waits; the server's stop answers it.
+  std::thread client([&]() {
+    HttpResponse init = Post(Initialize(), "");
+    EXPECT_EQ(init.status, 200);
+    EXPECT_THAT(init.body, HasSubstr("-32000"));
+  });
+  for (int i = 0; i < 2000 && (*http)->session_count() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ((*http)->session_count(), 1u);
+  (*http)->Stop();
+  client.join();
+  http->reset();
+  ASSERT_NE(kept, nullptr);
+  EXPECT_FALSE(kept->Send(R"({"jsonrpc":"2.0","method":"x"})").ok());
+  kept->Close();
+  kept->Close();
+  kept.reset();
 }
 
 TEST_F(HttpServerTest, OriginAndHostValidation) {
