@@ -111,6 +111,7 @@ struct Stream {
   uint64_t number = 0;
   uint64_t last_seq = 0;
   std::deque<std::pair<uint64_t, std::string>> replay;
+  size_t replay_bytes = 0;
   // The seq of the event that carried each answer.
   absl::flat_hash_map<RequestId, uint64_t> answered_at;
 };
@@ -132,6 +133,7 @@ struct SessionState {
   // The initialize request, and the revision its answer negotiated (read from that answer).
   std::optional<RequestId> initialize_id;
   std::optional<ProtocolVersion> negotiated;
+  std::atomic<uint64_t> dropped{0};  // droppable messages dropped (TransportStats)
   SteadyClock::time_point last_activity = SteadyClock::now();
 
   absl::Mutex mu;
@@ -254,6 +256,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
   std::deque<std::string> writes;
+  size_t queued_bytes = 0;  // in `writes`
   bool writing = false;
   bool close_after_write = false;
   bool closed = false;
@@ -362,7 +365,16 @@ struct Connection : std::enable_shared_from_this<Connection> {
     if (closed) {
       return;
     }
+    queued_bytes += bytes.size();
     writes.push_back(std::move(bytes));
+    if (queued_bytes > impl->options.max_connection_queue_bytes) {
+      // A client that stopped reading: its stream goes on detached (replay buffer) instead
+      // of growing this queue without bound.
+      spdlog::warn("HTTP: closing a connection whose client does not read ({} bytes queued)",
+                   queued_bytes);
+      Close();
+      return;
+    }
     if (!writing) {
       DoWrite();
     }
@@ -376,6 +388,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
                         if (self->closed) {
                           return;
                         }
+                        self->queued_bytes -= self->writes.front().size();
                         self->writes.pop_front();
                         if (ec) {
                           self->Close();
@@ -511,6 +524,11 @@ class HttpSessionTransport final : public Transport {
   }
 
   size_t max_message_bytes() const override { return max_message_bytes_; }
+
+  // Drops are counted; queued bytes are per connection, not per session, and reported as 0.
+  TransportStats stats() const override {
+    return TransportStats{.dropped_messages = state_->dropped.load(std::memory_order_relaxed)};
+  }
 
  private:
   const std::weak_ptr<Impl> impl_;
@@ -856,9 +874,10 @@ void Impl::Resume(const std::shared_ptr<Connection>& conn,
   if (seq + 1 < oldest) {
     // Events the client has not seen are gone: the stream cannot be resumed.
     session->streams.erase(number);
-    const std::string why = absl::StrCat(oldest - seq - 1, " events of SSE stream ", number,
-                                         " were lost (the replay buffer keeps the last ",
-                                         options.replay_buffer_events, " events of each stream)");
+    const std::string why =
+        absl::StrCat(oldest - seq - 1, " events of SSE stream ", number,
+                     " were lost (the replay buffer keeps the last ", options.replay_buffer_events,
+                     " events, at most ", options.replay_buffer_bytes, " bytes, of each stream)");
     if (stream->is_get) {
       if (session->get_stream == stream) {
         session->get_stream = nullptr;
@@ -955,18 +974,25 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
     WriteToStream(stream, frame, answered, stream->outstanding.empty());
     return;
   }
+  std::shared_ptr<Stream> target;
   if (send_options.related_request.has_value()) {
     auto it = session->request_streams.find(*send_options.related_request);
     if (it != session->request_streams.end()) {
-      WriteToStream(it->second, frame, {}, false);
+      target = it->second;
+    }
+  }
+  if (target == nullptr) {
+    target = session->get_stream;
+  }
+  if (send_options.droppable) {
+    std::shared_ptr<Connection> conn = target != nullptr ? Attached(target) : nullptr;
+    if (target == nullptr || (conn != nullptr && conn->queued_bytes > options.max_queued_bytes)) {
+      session->dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }
-  if (session->get_stream != nullptr) {
-    WriteToStream(session->get_stream, frame, {}, false);
-    return;
-  }
-  if (send_options.droppable) {
+  if (target != nullptr) {
+    WriteToStream(target, frame, {}, false);
     return;
   }
   session->unrouted.push_back(frame);
@@ -1016,11 +1042,12 @@ void Impl::WriteToStream(const std::shared_ptr<Stream>& stream, absl::string_vie
     StartSse(stream);
   }
   uint64_t seq = ++stream->last_seq;
-  if (options.replay_buffer_events > 0) {
-    stream->replay.emplace_back(seq, std::string(frame));
-    while (stream->replay.size() > options.replay_buffer_events) {
-      stream->replay.pop_front();
-    }
+  stream->replay.emplace_back(seq, std::string(frame));
+  stream->replay_bytes += frame.size();
+  while (!stream->replay.empty() && (stream->replay.size() > options.replay_buffer_events ||
+                                     stream->replay_bytes > options.replay_buffer_bytes)) {
+    stream->replay_bytes -= stream->replay.front().second.size();
+    stream->replay.pop_front();
   }
   for (const RequestId& id : answers) {
     stream->answered_at[id] = seq;

@@ -545,8 +545,11 @@ TEST_F(HttpServerTest, ResumesAStreamAfterAConnectionDrops) {
   EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
 }
 
-TEST_F(HttpServerTest, ResumingPastTheReplayBufferAnswersWithAnError) {
-  StartHttp({.replay_buffer_events = 1});
+class HttpReplayLimitTest : public HttpServerTest,
+                            public ::testing::WithParamInterface<HttpServerOptions (*)()> {};
+
+TEST_P(HttpReplayLimitTest, ResumingPastTheReplayBufferAnswersWithAnError) {
+  StartHttp(GetParam()());
   std::string id = Open();
   HttpResponse first = CallGateAndDisconnect(url_, id);
   ASSERT_THAT(first.event_ids, SizeIs(2)) << first.body;
@@ -567,6 +570,32 @@ TEST_F(HttpServerTest, ResumingPastTheReplayBufferAnswersWithAnError) {
   // The stream is gone; the session goes on.
   EXPECT_EQ(ResumeStream(url_, id, first.event_ids[1]).status, 400);
   EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(EventsOrBytes, HttpReplayLimitTest,
+                         ::testing::Values(
+                             +[]() { return HttpServerOptions{.replay_buffer_events = 1}; },
+                             +[]() { return HttpServerOptions{.replay_buffer_bytes = 1}; }));
+
+TEST_F(HttpServerTest, LogsWithNoStreamToTakeThemAreDropped) {
+  StartHttp();
+  std::string id = Open();
+  server_->Log(LoggingLevel::kWarning, Json::String("nobody listens"));
+  ASSERT_THAT(server_->sessions(), SizeIs(1));
+  Session& session = server_->sessions()[0]->session();
+  for (int i = 0; i < 1000 && session.transport_stats().dropped_messages == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(session.transport_stats().dropped_messages, 1u);
+  // A GET stream opened later does not get it.
+  HttpResponse get = Fetch(
+      {.method = "GET",
+       .url = url_,
+       .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + id},
+       .on_event = [](const std::string&) { return false; },
+       .on_headers = [&]() { server_->Log(LoggingLevel::kWarning, Json::String("listening")); }});
+  ASSERT_THAT(get.events, SizeIs(1));
+  EXPECT_THAT(get.events[0], HasSubstr("listening"));
 }
 
 TEST_F(HttpServerTest, BatchesOnlyAt2025_03_26) {
@@ -610,6 +639,53 @@ TEST_F(HttpServerTest, SlowRequestsAreCutOff) {
   EXPECT_EQ(read(fd, &byte, 1), 0);  // the server closed the connection
   close(fd);
   // Others are not disturbed.
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":2,"method":"ping"})", id).status, 200);
+}
+
+TEST_F(HttpServerTest, AClientThatStopsReadingIsDisconnected) {
+  StartHttp({.max_queued_bytes = size_t{1} << 30, .max_connection_queue_bytes = 64 << 10});
+  std::string id = Open();
+  // A GET stream whose client never reads.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(http_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string get =
+      absl::StrCat("GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                   "Accept: text/event-stream\r\nMcp-Session-Id: ", id, "\r\n\r\n");
+  ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+  // Read its response header (bounded), then stop reading.
+  timeval bound{.tv_sec = 20, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  std::string head;
+  char c;
+  while (!absl::EndsWith(head, "\r\n\r\n") && head.size() < 4096 && read(fd, &c, 1) == 1) {
+    head.push_back(c);
+  }
+  ASSERT_THAT(head, ::testing::StartsWith("HTTP/1.1 200"));
+  long status = 409;
+  // Messages pile up until the server gives up on the connection; the stream then lives on
+  // detached, and a new GET replaces it.
+  const std::string big(16 << 10, 'x');
+  for (int round = 0; round < 100 && status == 409; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      server_->Log(LoggingLevel::kWarning, Json::String(big));
+    }
+    status = Fetch({.method = "GET",
+                    .url = url_,
+                    .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + id},
+                    .on_event = [](const std::string&) { return false; },
+                    .on_headers =
+                        [&]() { server_->Log(LoggingLevel::kWarning, Json::String("fresh")); }})
+                 .status;
+  }
+  EXPECT_EQ(status, 200);
+  close(fd);
   EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":2,"method":"ping"})", id).status, 200);
 }
 

@@ -73,8 +73,17 @@ struct HttpServerOptions {
   // client has not seen answered with JSON-RPC error -32000 (the real answer is discarded)
   // and ends; a GET stream gets 400. The last `finished_streams_kept` finished streams of a
   // session stay resumable.
+  // The buffer also holds at most `replay_buffer_bytes` of messages (older events go first).
   size_t replay_buffer_events = 64;
+  size_t replay_buffer_bytes = size_t{4} << 20;
   size_t finished_streams_kept = 8;
+  // Slow clients. A droppable message (SendOptions::droppable: progress, logs) is dropped
+  // while its connection has more than `max_queued_bytes` unwritten (counted in
+  // TransportStats::dropped_messages), and also when no stream can take it. A connection with
+  // more than `max_connection_queue_bytes` unwritten is closed; its stream lives on detached
+  // and can be resumed.
+  size_t max_queued_bytes = size_t{4} << 20;
+  size_t max_connection_queue_bytes = size_t{64} << 20;
 };
 
 // HttpServer accepts connections until Stop. Thread-safe.
