@@ -8,9 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -433,6 +436,59 @@ TEST_F(HttpServerTest, ServerToClientRequestTravelsOnTheRequestStream) {
   EXPECT_THAT(response.events[1], HasSubstr("sampled: Paris"));
 }
 
+TEST_F(HttpServerTest, ConcurrentSessionsEachGetOnlyTheirOwnSamplingRequest) {
+  StartHttp();
+  constexpr int kSessions = 2;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kSessions; ++i) {
+    ids.push_back(Open(R"({"sampling":{}})"));
+  }
+  // Each client answers its sampling request with its own name, once both requests are out.
+  absl::Mutex mu;
+  int asked = 0;
+  std::vector<std::string> results(kSessions);
+  std::vector<int> requests_seen(kSessions, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kSessions; ++i) {
+    clients.emplace_back([&, i]() {
+      HttpResponse r = Fetch(
+          {.url = url_,
+           .headers = {kBothAccept, kJsonType, "Mcp-Session-Id: " + ids[i]},
+           .body = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample",)"
+                   R"("arguments":{}}})",
+           .on_event = [&, i](const std::string& data) {
+             absl::StatusOr<Message> m = DecodeMessage(data);
+             if (!m.ok() || !m->is_request()) {
+               return true;
+             }
+             {
+               absl::MutexLock lock(&mu);
+               ++requests_seen[i];
+               ++asked;
+               auto both = [&asked]() { return asked == kSessions; };
+               mu.AwaitWithTimeout(absl::Condition(&both), absl::Seconds(20));
+             }
+             std::string answer =
+                 Message::Response(*m->id(), MustParse(absl::StrCat(
+                                                 R"({"role":"assistant","model":"m","content":{)",
+                                                 R"("type":"text","text":"client )", i, R"("}})")))
+                     .Serialize();
+             EXPECT_EQ(Post(answer, ids[i]).status, 202);
+             return true;
+           }});
+      absl::MutexLock lock(&mu);
+      results[i] = r.events.empty() ? r.body : r.events.back();
+    });
+  }
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  for (int i = 0; i < kSessions; ++i) {
+    EXPECT_EQ(requests_seen[i], 1);
+    EXPECT_THAT(results[i], HasSubstr(absl::StrCat("sampled: client ", i)));
+  }
+}
+
 TEST_F(HttpServerTest, GetStreamCarriesUnrelatedMessages) {
   StartHttp();
   std::string id = Open();
@@ -781,6 +837,27 @@ TEST_F(HttpServerTest, StopEndsEverySession) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_THAT(server_->sessions(), SizeIs(0));
+}
+
+// Boost.Beast/Asio are slow to compile: they stay in one translation unit of libmcp.
+TEST(HttpServerSources, OnlyHttpServerCcIncludesBoost) {
+  std::regex include(R"re(^\s*#\s*include\s*[<"]boost/)re");
+  std::vector<std::string> found;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(MCPGW_SOURCE_DIR) + "/libmcp")) {
+    if (!entry.is_regular_file()) {
+      continue;
+    }
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (std::regex_search(line, include)) {
+        found.push_back(entry.path().lexically_relative(MCPGW_SOURCE_DIR).string());
+        break;
+      }
+    }
+  }
+  EXPECT_THAT(found, ElementsAre("libmcp/src/http_server.cc"));
 }
 
 TEST_F(HttpServerTest, TypeScriptSdkClient) {
