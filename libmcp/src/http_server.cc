@@ -67,6 +67,22 @@ std::string NewSessionId() {
   return id;
 }
 
+// Whether `authorization` is "Bearer <token>", compared in constant time.
+bool BearerTokenMatches(absl::string_view authorization, absl::string_view token) {
+  if (authorization.size() < 7 || !absl::EqualsIgnoreCase(authorization.substr(0, 7), "bearer ")) {
+    return false;
+  }
+  absl::string_view given = absl::StripLeadingAsciiWhitespace(authorization.substr(7));
+  if (given.size() != token.size()) {
+    return false;
+  }
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+  }
+  return diff == 0;
+}
+
 bool IsLoopbackHostName(absl::string_view host) {
   return host == "localhost" || host == "127.0.0.1" || host == "[::1]" || host == "::1";
 }
@@ -619,7 +635,8 @@ void Impl::StopOnIoThread() {
 
 bool Impl::HostAllowed(absl::string_view host) const {
   std::string name = HostName(host);
-  if (IsLoopbackHostName(name)) {
+  if (IsLoopbackHostName(name) || absl::EqualsIgnoreCase(name, options.host) ||
+      absl::EqualsIgnoreCase(name, absl::StrCat("[", options.host, "]"))) {
     return true;
   }
   for (const std::string& allowed : options.allowed_hosts) {
@@ -665,6 +682,12 @@ void Impl::Handle(const std::shared_ptr<Connection>& conn, http::request<http::s
   auto origin = req.find(http::field::origin);
   if (origin != req.end() && !OriginAllowed(View(origin->value()))) {
     conn->Respond(403, "Forbidden", "", "Origin not allowed");
+    return;
+  }
+  if (options.bearer_token.has_value() &&
+      !BearerTokenMatches(View(req[http::field::authorization]), *options.bearer_token)) {
+    conn->Respond(401, "Unauthorized", "WWW-Authenticate: Bearer\r\n",
+                  "missing or wrong bearer token (Authorization: Bearer <token>)");
     return;
   }
   auto version = req.find("MCP-Protocol-Version");
@@ -1179,10 +1202,13 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
           absl::StrCat("not an IP address: ", options.host, " (", ec.message(), ")"));
     }
   }
-  if (!address.is_loopback()) {
+  if (options.bearer_token.has_value() && options.bearer_token->empty()) {
+    return absl::InvalidArgumentError("HttpServerOptions::bearer_token must not be empty");
+  }
+  if (!address.is_loopback() && !options.bearer_token.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat("refusing to serve MCP over HTTP on ", options.host,
-                     ": only loopback addresses are allowed (no authentication yet)"));
+                     " without authentication: bind a loopback address or set a bearer token"));
   }
   auto impl = std::make_shared<Impl>(std::move(options));
   tcp::endpoint endpoint(address, impl->options.port);

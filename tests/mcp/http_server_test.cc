@@ -786,7 +786,28 @@ TEST_F(HttpServerTest, OriginAndHostValidation) {
   EXPECT_EQ(Post(init, "", {kBothAccept, kJsonType, "Host: localhost:1"}).status, 200);
 }
 
+TEST_F(HttpServerTest, BearerToken) {
+  StartHttp({.bearer_token = "s3cret"});
+  const std::string init = Initialize();
+  HttpResponse none = Post(init, "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.header("www-authenticate"), "Bearer");
+  EXPECT_EQ(Post(init, "", {kBothAccept, kJsonType, "Authorization: Bearer s3cre"}).status, 401);
+  EXPECT_EQ(Post(init, "", {kBothAccept, kJsonType, "Authorization: Basic s3cret"}).status, 401);
+  EXPECT_EQ(http_->session_count(), 0u);
+  HttpResponse ok = Post(init, "", {kBothAccept, kJsonType, "Authorization: Bearer s3cret"});
+  ASSERT_EQ(ok.status, 200);
+  std::string id = ok.header("mcp-session-id");
+  // Every request needs it, not just initialize.
+  EXPECT_EQ(Post(kInitialized, id).status, 401);
+  EXPECT_EQ(Post(kInitialized, id, {kBothAccept, kJsonType, "Authorization: bearer s3cret"}).status,
+            202);
+}
+
 TEST_F(HttpServerTest, RefusesNonLoopbackBindAndBadOptions) {
+  EXPECT_FALSE(HttpServer::Start(
+                   {.host = "127.0.0.1", .on_session = [](TransportPtr) {}, .bearer_token = ""})
+                   .ok());
   EXPECT_FALSE(HttpServer::Start({.host = "0.0.0.0", .on_session = [](TransportPtr) {}}).ok());
   EXPECT_FALSE(HttpServer::Start({.path = "mcp", .on_session = [](TransportPtr) {}}).ok());
   EXPECT_FALSE(HttpServer::Start({}).ok());

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,8 @@ namespace mcpgw::mcp {
 using HttpSessionCallback = absl::AnyInvocable<void(TransportPtr transport)>;
 
 struct HttpServerOptions {
-  // Address to bind. Only loopback addresses are accepted (127.0.0.1, ::1, localhost) until
-  // bearer-token authentication exists.
+  // Address to bind: a loopback address (127.0.0.1, ::1, localhost), or any address when
+  // `bearer_token` is set.
   std::string host = "127.0.0.1";
   // 0 picks a free port (see HttpServer::port()).
   uint16_t port = 0;
@@ -56,12 +57,16 @@ struct HttpServerOptions {
   absl::Duration session_idle_timeout = absl::Minutes(30);
   // Time allowed to receive one request's header and body; a slower client is disconnected.
   absl::Duration request_read_timeout = absl::Seconds(30);
+  // When set, every request must carry `Authorization: Bearer <token>`; others get 401 with
+  // `WWW-Authenticate: Bearer`. Required to bind a non-loopback address. Never empty.
+  std::optional<std::string> bearer_token;
   // Origins accepted besides those of the loopback hosts (http(s)://localhost, 127.0.0.1 and
   // [::1] on any port), e.g. "https://app.example.com". A request with any other `Origin`
   // gets 403.
   std::vector<std::string> allowed_origins;
-  // Host names accepted in the `Host` header besides localhost, 127.0.0.1 and [::1] (DNS
-  // rebinding protection). A request naming another host gets 403.
+  // Host names accepted in the `Host` header besides localhost, 127.0.0.1, [::1] and `host`
+  // itself (DNS rebinding protection; e.g. the machine's name when bound to 0.0.0.0). A
+  // request naming another host gets 403.
   std::vector<std::string> allowed_hosts;
   // Messages to the client unrelated to any request (and so meant for the GET stream) kept
   // while no GET stream is open; beyond it the oldest is dropped.
@@ -89,9 +94,9 @@ struct HttpServerOptions {
 // HttpServer accepts connections until Stop. Thread-safe.
 class HttpServer {
  public:
-  // Start binds and begins serving. Returns InvalidArgument for a non-loopback host, a path
-  // not starting with '/' or a missing on_session; Unavailable when the address cannot be
-  // bound.
+  // Start binds and begins serving. Returns InvalidArgument for a non-loopback host without
+  // a bearer token, an empty token, a path not starting with '/' or a missing on_session;
+  // Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options);
 
   // Stops the server (see Stop).
