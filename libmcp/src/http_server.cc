@@ -214,6 +214,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   static std::shared_ptr<Connection> Attached(const std::shared_ptr<Stream>& stream);
   // Makes `stream` an SSE stream (the header is already written when attached).
   void StartSse(const std::shared_ptr<Stream>& stream);
+  // The client cancelled request `id`: no answer will come (the session drops it), so its
+  // stream no longer waits for one and ends when nothing else is outstanding.
+  void CancelOutstanding(const std::shared_ptr<SessionState>& session, const RequestId& id);
   // A GET with Last-Event-ID.
   void Resume(const std::shared_ptr<Connection>& conn, const std::shared_ptr<SessionState>& session,
               absl::string_view last_event_id);
@@ -745,6 +748,7 @@ void Impl::HandlePost(const std::shared_ptr<Connection>& conn,
   }
   Frame frame = DecodeFrame(req.body(), {.allow_batch = true});
   std::vector<RequestId> request_ids;
+  std::vector<RequestId> cancelled;
   bool initialize = false;
   for (const FrameItem& item : frame.items) {
     if (const auto* error = std::get_if<DecodeError>(&item)) {
@@ -755,6 +759,14 @@ void Impl::HandlePost(const std::shared_ptr<Connection>& conn,
     if (m.is_request()) {
       request_ids.push_back(*m.id());
       initialize = initialize || m.method() == "initialize";
+    } else if (m.is_notification() && m.method() == "notifications/cancelled" &&
+               m.params() != nullptr && m.params()->IsObject()) {
+      auto id = m.params()->FindMember("requestId");
+      if (id != m.params()->MemberEnd()) {
+        if (absl::StatusOr<RequestId> rid = RequestId::FromJson(id->value); rid.ok()) {
+          cancelled.push_back(*std::move(rid));
+        }
+      }
     }
   }
   std::shared_ptr<SessionState> session;
@@ -819,6 +831,9 @@ void Impl::HandlePost(const std::shared_ptr<Connection>& conn,
     }
     conn->active = stream;
     conn->WatchForClose();
+  }
+  for (const RequestId& id : cancelled) {
+    CancelOutstanding(session, id);
   }
   Deliver(session, std::move(req.body()));
   if (created) {
@@ -1021,6 +1036,40 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
   session->unrouted.push_back(frame);
   while (session->unrouted.size() > options.max_unrouted_messages) {
     session->unrouted.pop_front();
+  }
+}
+
+void Impl::CancelOutstanding(const std::shared_ptr<SessionState>& session, const RequestId& id) {
+  auto it = session->request_streams.find(id);
+  if (it == session->request_streams.end()) {
+    return;
+  }
+  std::shared_ptr<Stream> stream = std::move(it->second);
+  session->request_streams.erase(it);
+  stream->outstanding.erase(id);
+  stream->answered_at[id] = stream->last_seq;  // nothing to replay for it
+  if (!stream->outstanding.empty() || stream->mode == Stream::Mode::kDone) {
+    return;
+  }
+  std::shared_ptr<Connection> conn = Attached(stream);
+  if (stream->mode == Stream::Mode::kUndecided) {
+    stream->mode = Stream::Mode::kDone;
+    if (conn != nullptr) {
+      // Nothing was sent for the request and nothing will be.
+      conn->Respond(204, "No Content", absl::StrCat("Mcp-Session-Id: ", session->id, "\r\n"), "");
+      conn->OnStreamDone();
+    }
+    return;
+  }
+  stream->mode = Stream::Mode::kDone;
+  if (conn != nullptr) {
+    conn->Write(kLastChunk);
+    conn->OnStreamDone();
+  }
+  session->finished.push_back(stream->number);
+  while (session->finished.size() > options.finished_streams_kept) {
+    session->streams.erase(session->finished.front());
+    session->finished.pop_front();
   }
 }
 

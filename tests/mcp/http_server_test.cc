@@ -654,6 +654,60 @@ TEST_F(HttpServerTest, LogsWithNoStreamToTakeThemAreDropped) {
   EXPECT_THAT(get.events[0], HasSubstr("listening"));
 }
 
+TEST_F(HttpServerTest, CancellingARequestEndsItsStream) {
+  StartHttp();
+  std::string id = Open();
+  // Without a progress token nothing is sent before the answer: the POST is still waiting
+  // for its JSON answer when it is cancelled, and ends with 204.
+  HttpResponse quiet;
+  std::thread quiet_caller([&]() {
+    quiet = Post(R"({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"gate",)"
+                 R"("arguments":{}}})",
+                 id);
+  });
+  for (int i = 0; i < 2000 && (server_->sessions().empty() ||
+                               server_->sessions()[0]->session().incoming_in_flight() == 0);
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(
+      Post(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":6}})", id)
+          .status,
+      202);
+  quiet_caller.join();
+  EXPECT_EQ(quiet.status, 204);
+  EXPECT_TRUE(quiet.body.empty());
+
+  // With progress the answer had become an SSE stream; it ends without the answer.
+  absl::Notification progressed;
+  HttpResponse call;
+  std::thread caller([&]() {
+    call = Fetch({.url = url_,
+                  .headers = {kBothAccept, kJsonType, "Mcp-Session-Id: " + id,
+                              "MCP-Protocol-Version: 2025-11-25"},
+                  .body = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{)"
+                          R"("name":"gate","arguments":{},"_meta":{"progressToken":"g"}}})",
+                  .on_event = [&](const std::string& data) {
+                    if (!data.empty()) {
+                      progressed.Notify();
+                    }
+                    return true;
+                  }});
+  });
+  ASSERT_TRUE(progressed.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","method":"notifications/cancelled",)"
+                 R"("params":{"requestId":7,"reason":"changed my mind"}})",
+                 id)
+                .status,
+            202);
+  caller.join();  // the stream ended without an answer
+  EXPECT_EQ(call.status, 200);
+  ASSERT_THAT(call.events, SizeIs(2)) << call.body;
+  EXPECT_THAT(call.events[1], HasSubstr(R"("progress":1)"));
+  gate_.Notify();
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
+}
+
 TEST_F(HttpServerTest, BatchesOnlyAt2025_03_26) {
   StartHttp();
   const std::string batch = R"([{"jsonrpc":"2.0","id":1,"method":"ping"},)"
