@@ -69,7 +69,8 @@ struct HttpServerOptions {
   // request naming another host gets 403.
   std::vector<std::string> allowed_hosts;
   // Messages to the client unrelated to any request (and so meant for the GET stream) kept
-  // while no GET stream is open; beyond it the oldest is dropped.
+  // while no GET stream was ever opened; beyond it the oldest is dropped. Droppable ones
+  // (progress, logs) are not kept.
   size_t max_unrouted_messages = 256;
   // Resumption. Events of an SSE stream carry ids "<stream>-<seq>"; each stream keeps its
   // last `replay_buffer_events` events, and a stream whose connection breaks lives on
