@@ -33,9 +33,10 @@ Usage: mcpgw <command> [options]
        mcpgw --help | --version
 
 Commands:
-  run         serve the gateway on stdio: the servers of a profile (--profile FILE) and/or
-              ad-hoc local servers (--command NAME='CMD ARGS'); with neither, the default
-              profile (the gateway's own tools: list_servers, enable_server, ...)
+  run         serve the gateway on stdio (or over HTTP: --transport http): the servers of a
+              profile (--profile FILE) and/or ad-hoc local servers (--command NAME='CMD
+              ARGS'); with neither, the default profile (the gateway's own tools:
+              list_servers, enable_server, ...)
   secret      manage the secrets servers receive: `secret set NAME` (value on stdin),
               `secret ls`, `secret rm NAME`
   selftest    check the protocol core: an MCP client and server session talk over the stdio
@@ -331,9 +332,11 @@ std::vector<std::string> SplitList(const std::vector<std::string>& values) {
 int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   cxxopts::Options options(
       "mcpgw run",
-      "Serve one MCP endpoint on stdio in front of the servers of a profile and/or ad-hoc local "
-      "servers; with neither, the default profile (the built-in mcpgw server). Logs go to "
-      "stderr.");
+      "Serve one MCP endpoint in front of the servers of a profile and/or ad-hoc local "
+      "servers; with neither, the default profile (the built-in mcpgw server). On stdio (one "
+      "client), or over HTTP with --transport http: Streamable HTTP on http://HOST:PORT/mcp, "
+      "the legacy HTTP+SSE endpoints (/sse, /message) and /healthz, each client session with "
+      "its own routing (see docs/http.md). Logs go to stderr.");
   options.add_options()("profile", "a profile file (YAML; see docs/profile.md)",
                         cxxopts::value<std::string>()->default_value(""))(
       "command",
@@ -345,6 +348,23 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
       "servers", "run only these servers of the profile (a,b)",
       cxxopts::value<std::vector<std::string>>())(
       "tools", "expose only these tools (server:tool,...; server:* for all of one)",
+      cxxopts::value<std::vector<std::string>>())(
+      "transport",
+      "stdio, or http (also: streamable, streaming, sse — one HTTP server serves both the "
+      "Streamable HTTP and the legacy SSE transport)",
+      cxxopts::value<std::string>()->default_value("stdio"))(
+      "host", "HTTP: the address to listen on; other than a loopback address it requires a "
+      "bearer token (see --require-token)",
+      cxxopts::value<std::string>()->default_value("127.0.0.1"))(
+      "port", "HTTP: the port to listen on (0: any free one; the URL is printed)",
+      cxxopts::value<int>()->default_value("8811"))(
+      "require-token",
+      "HTTP: require `Authorization: Bearer TOKEN` also on a loopback address. The token is "
+      "the secret `gateway-token` (mcpgw secret set gateway-token); without it a random one "
+      "is made and printed once")(
+      "allow-origin", "HTTP: an Origin accepted besides the loopback ones; repeatable",
+      cxxopts::value<std::vector<std::string>>())(
+      "allow-host", "HTTP: a Host name accepted besides the loopback ones and --host; repeatable",
       cxxopts::value<std::vector<std::string>>())(
       "log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))(
       "h,help", "show this help");
@@ -362,6 +382,28 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   if (level == spdlog::level::off && args["log-level"].as<std::string>() != "off") {
     err << "mcpgw run: --log-level must be debug, info, warn or error\n";
     return 2;
+  }
+  std::string transport = args["transport"].as<std::string>();
+  bool http = transport == "http" || transport == "streamable" || transport == "streaming" ||
+              transport == "sse";
+  if (!http && transport != "stdio") {
+    err << "mcpgw run: --transport must be stdio or http (streamable, streaming and sse are "
+           "names for http), not '"
+        << transport << "'\n";
+    return 2;
+  }
+  int port = args["port"].as<int>();
+  if (port < 0 || port > 65535) {
+    err << "mcpgw run: --port must be 0 to 65535, not " << port << "\n";
+    return 2;
+  }
+  if (!http) {
+    for (const char* flag : {"host", "port", "require-token", "allow-origin", "allow-host"}) {
+      if (args.count(flag) > 0) {
+        err << "mcpgw run: --" << flag << " is for --transport http\n";
+        return 2;
+      }
+    }
   }
   base::ConfigureLogging(level);
   gateway::RunOptions run;
@@ -384,8 +426,28 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     err << "mcpgw run: " << secrets.status().message() << "\n";
     return 1;
   }
-  absl::Status served =
-      gateway::RunStdioGateway(*plan, *secrets, STDIN_FILENO, STDOUT_FILENO, &StopRequested());
+  absl::Status served;
+  if (http) {
+    gateway::HttpRunOptions serve;
+    serve.host = args["host"].as<std::string>();
+    serve.port = static_cast<uint16_t>(port);
+    serve.require_token = args.count("require-token") > 0;
+    serve.allowed_origins = list("allow-origin");
+    serve.allowed_hosts = list("allow-host");
+    serve.on_listening = [&err](absl::string_view url, absl::string_view generated_token) {
+      err << "mcpgw: listening on " << url << "\n";
+      if (!generated_token.empty()) {
+        err << "mcpgw: clients must send `Authorization: Bearer " << generated_token
+            << "` (a token made for this run: store one with `mcpgw secret set "
+            << gateway::kGatewayTokenSecret << "` to keep it)\n";
+      }
+      err.flush();
+    };
+    served = gateway::RunHttpGateway(*plan, *secrets, std::move(serve), &StopRequested());
+  } else {
+    served = gateway::RunStdioGateway(*plan, *secrets, STDIN_FILENO, STDOUT_FILENO,
+                                      &StopRequested());
+  }
   if (!served.ok()) {
     err << "mcpgw run: " << served.message() << "\n";
     return 1;

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "mcpgw/base/executor.h"
 #include "mcpgw/base/fd_channel.h"
 #include "mcpgw/base/fmt.h"
 #include "mcpgw/base/status_macros.h"
@@ -90,6 +94,7 @@ EmbeddedGateway::EmbeddedGateway(EmbeddedGatewayOptions options)
 EmbeddedGateway::~EmbeddedGateway() { StopAll(); }
 
 void EmbeddedGateway::StopAll() {
+  bool pulling = false;
   if (gateway_ != nullptr) {
     gateway_->Shutdown();
     // Their grace: stdin closed, SIGTERM, SIGKILL after stop_grace. Then the runtimes go.
@@ -101,14 +106,18 @@ void EmbeddedGateway::StopAll() {
     if (!stopped.ok()) {
       spdlog::warn("mcpgw: {}; killing it", stopped.message());
     }
-    bool pulling = gateway_->preparing() > 0;
+    pulling = gateway_->preparing() > 0;
     gateway_.reset();
-    if (pulling && runtimes_->docker != nullptr) {
-      // A pull still inside the engine client: the engine is left to the process's exit
-      // rather than destroyed under it (it started no container).
-      spdlog::warn("mcpgw: an image pull is still running; leaving it");
-      static_cast<void>(runtimes_->docker.release());
-    }
+  }
+  ReleaseRuntimes(pulling);
+}
+
+void EmbeddedGateway::ReleaseRuntimes(bool pulling) {
+  if (pulling && runtimes_->docker != nullptr) {
+    // A pull still inside the engine client: the engine is left to the process's exit
+    // rather than destroyed under it (it started no container).
+    spdlog::warn("mcpgw: an image pull is still running; leaving it");
+    static_cast<void>(runtimes_->docker.release());
   }
   if (options_.instance != nullptr && runtimes_->docker != nullptr) {
     RemoveOwnContainers(*options_.instance, *runtimes_->docker);
@@ -245,17 +254,21 @@ absl::Status EmbeddedGateway::Start() {
   if (gateway_ != nullptr) {
     return absl::FailedPreconditionError("this gateway already serves a client");
   }
+  SweepAtStart();
+  MCPGW_ASSIGN_OR_RETURN(gateway_, Gateway::Create(options_.gateway, servers_));
+  for (const auto& [builtin, name] : builtins_) {
+    builtin->Bind(gateway_, name);
+  }
+  return absl::OkStatus();
+}
+
+void EmbeddedGateway::SweepAtStart() {
   if (options_.instance != nullptr) {
     // What dead gateways left: their lock files, and with an engine at hand their containers
     // (a gateway that runs only local processes never needs Docker; it leaves the containers
     // of dead gateways to the next one that has an engine). Before any pull or start.
     SweepDead(*options_.instance, runtimes_->docker.get());
   }
-  MCPGW_ASSIGN_OR_RETURN(gateway_, Gateway::Create(options_.gateway, servers_));
-  for (const auto& [builtin, name] : builtins_) {
-    builtin->Bind(gateway_, name);
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<mcp::Client>> EmbeddedGateway::ConnectClient(
@@ -289,6 +302,160 @@ absl::Status EmbeddedGateway::Serve(int in_fd, int out_fd, absl::Notification* s
   if (closed->HasBeenNotified() && !why->ok()) {
     spdlog::warn("mcpgw: the client connection ended: {}", why->message());
   }
+  return absl::OkStatus();
+}
+
+// The gateways of ServeHttp's sessions: live ones, and ended ones until their servers have
+// exited.
+struct HttpSessions {
+  absl::Mutex mu;
+  absl::flat_hash_map<const Gateway*, std::shared_ptr<Gateway>> live ABSL_GUARDED_BY(mu);
+  std::vector<std::shared_ptr<Gateway>> ended ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+
+  // End moves a session's gateway from live to ended, shutting it down (its own servers stop).
+  void End(const Gateway* key) {
+    std::shared_ptr<Gateway> gateway;
+    {
+      absl::MutexLock lock(&mu);
+      auto it = live.find(key);
+      if (it == live.end()) {
+        return;
+      }
+      gateway = std::move(it->second);
+      live.erase(it);
+      // Forget ended gateways whose servers have all exited.
+      ended.erase(std::remove_if(ended.begin(), ended.end(),
+                                 [](const std::shared_ptr<Gateway>& g) {
+                                   return g->WaitStopped(absl::InfinitePast()).ok();
+                                 }),
+                  ended.end());
+      ended.push_back(gateway);
+    }
+    gateway->Shutdown();
+  }
+};
+
+absl::Status EmbeddedGateway::ServeHttp(HttpServeOptions options, absl::Notification* stop) {
+  if (gateway_ != nullptr || serving_http_) {
+    return absl::FailedPreconditionError("this gateway already serves clients");
+  }
+  serving_http_ = true;
+  SweepAtStart();
+  GatewayOptions gateway_options = options_.gateway;
+  gateway_options.shared = SharedUpstreams::Create(options_.gateway, servers_);
+  std::shared_ptr<SharedUpstreams> shared = gateway_options.shared;
+  auto sessions = std::make_shared<HttpSessions>();
+  // Each session's gateway: the same servers, with a built-in server of its own (its tools
+  // act on that session's gateway).
+  std::vector<GatewayServer> servers = servers_;
+  std::vector<std::string> builtin_names;
+  for (const auto& [builtin, name] : builtins_) {
+    builtin_names.push_back(name);
+  }
+  std::vector<Catalog> catalogs = options_.catalogs;
+  options.http.on_session = [sessions, servers, builtin_names, catalogs,
+                             gateway_options](mcp::TransportPtr transport) {
+    std::vector<GatewayServer> own = servers;
+    std::vector<std::pair<std::shared_ptr<BuiltinServer>, std::string>> builtins;
+    for (GatewayServer& s : own) {
+      if (std::find(builtin_names.begin(), builtin_names.end(), s.config.name) ==
+          builtin_names.end()) {
+        continue;
+      }
+      absl::StatusOr<std::shared_ptr<BuiltinServer>> builtin =
+          BuiltinServer::Create({.catalogs = catalogs});
+      if (!builtin.ok()) {
+        spdlog::error("mcpgw: HTTP session refused: {}", builtin.status().message());
+        return;  // the transport goes unstarted: the client's initialize gets an error
+      }
+      s.server = (*builtin)->server();
+      builtins.emplace_back(*std::move(builtin), s.config.name);
+    }
+    absl::StatusOr<std::shared_ptr<Gateway>> gateway =
+        Gateway::Create(gateway_options, std::move(own));
+    if (!gateway.ok()) {
+      spdlog::error("mcpgw: HTTP session refused: {}", gateway.status().message());
+      return;
+    }
+    for (const auto& [builtin, name] : builtins) {
+      builtin->Bind(*gateway, name);
+    }
+    const Gateway* key = gateway->get();
+    {
+      absl::MutexLock lock(&sessions->mu);
+      if (sessions->stopping) {
+        return;
+      }
+      sessions->live[key] = *gateway;
+    }
+    std::weak_ptr<HttpSessions> weak = sessions;
+    absl::Status served = (*gateway)->Serve(std::move(transport), [weak, key](absl::Status) {
+      // From the session's thread: the gateway's shutdown is left to the executor.
+      base::DefaultExecutor().Post([weak, key] {
+        if (auto s = weak.lock()) {
+          s->End(key);
+        }
+      });
+    });
+    if (!served.ok()) {
+      spdlog::error("mcpgw: HTTP session refused: {}", served.message());
+      sessions->End(key);
+    }
+  };
+  absl::StatusOr<std::unique_ptr<mcp::HttpServer>> http =
+      mcp::HttpServer::Start(std::move(options.http));
+  if (!http.ok()) {
+    shared->Shutdown();
+    return http.status();
+  }
+  spdlog::info("mcpgw: serving {} server(s) on {}", servers_.size(), (*http)->url());
+  if (options.on_listening) {
+    options.on_listening(**http);
+  }
+  while (stop == nullptr || !stop->WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    if (stop == nullptr) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+  spdlog::info("mcpgw: stopping (signal)");
+  (*http)->Stop();
+  std::vector<std::shared_ptr<Gateway>> all;
+  {
+    absl::MutexLock lock(&sessions->mu);
+    sessions->stopping = true;
+    for (auto& [key, gateway] : sessions->live) {
+      all.push_back(gateway);
+    }
+    sessions->live.clear();
+    all.insert(all.end(), sessions->ended.begin(), sessions->ended.end());
+    sessions->ended.clear();
+  }
+  for (const auto& gateway : all) {
+    gateway->Shutdown();
+  }
+  shared->Shutdown();
+  absl::Duration grace = absl::ZeroDuration();
+  for (const GatewayServer& s : servers_) {
+    grace = std::max(grace, s.config.stop_grace);
+  }
+  absl::Time deadline = absl::Now() + grace + absl::Seconds(1);
+  bool pulling = shared->preparing() > 0;
+  for (const auto& gateway : all) {
+    absl::Status stopped = gateway->WaitStopped(deadline);
+    if (!stopped.ok()) {
+      spdlog::warn("mcpgw: {}; killing it", stopped.message());
+    }
+    pulling = pulling || gateway->preparing() > 0;
+  }
+  absl::Status stopped = shared->WaitStopped(deadline);
+  if (!stopped.ok()) {
+    spdlog::warn("mcpgw: {}; killing it", stopped.message());
+  }
+  all.clear();
+  shared.reset();
+  http->reset();
+  ReleaseRuntimes(pulling);
   return absl::OkStatus();
 }
 

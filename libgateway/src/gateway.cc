@@ -176,7 +176,113 @@ absl::Status ErrorStatus(const mcp::ErrorObject& e) {
   return absl::UnavailableError(absl::StrCat(e.message, " (", e.code, ")"));
 }
 
+// StartPreparation starts preparing `server` (Runtime::Prepare: its image pull) on `executor`
+// unless it is running or done, counted in `count` while it runs.
+void StartPreparation(std::shared_ptr<Preparation> prep, std::shared_ptr<PreparingCount> count,
+                      const GatewayServer& server, base::Executor* executor) {
+  {
+    absl::MutexLock lock(&prep->mu);
+    if (prep->running || prep->done) {
+      return;
+    }
+    prep->running = true;
+    prep->started = absl::Now();
+    prep->downloaded = 0;
+    prep->to_download = 0;
+  }
+  {
+    absl::MutexLock lock(&count->mu);
+    ++count->running;
+  }
+  container::Runtime* runtime = server.runtime;
+  executor->Post([prep, runtime, count, spec = server.config.spec, name = server.config.name] {
+    absl::StatusOr<container::Prepared> prepared =
+        runtime->Prepare(spec, [prep](const container::PullProgress& p) {
+          absl::MutexLock lock(&prep->mu);
+          prep->downloaded = p.downloaded;
+          prep->to_download = p.to_download;
+        });
+    absl::Status status =
+        prepared.ok() ? absl::OkStatus()
+                      : absl::Status(prepared.status().code(),
+                                     absl::StrCat("server '", name, "': ",
+                                                  prepared.status().message()));
+    if (prepared.ok()) {
+      spdlog::info("server {}: image {} ({}{})", name, spec.image, prepared->digest,
+                   prepared->pulled ? ", pulled" : "");
+    } else {
+      spdlog::warn("{}", status.message());
+    }
+    std::vector<absl::AnyInvocable<void(absl::Status) &&>> waiting;
+    {
+      absl::MutexLock lock(&prep->mu);
+      prep->running = false;
+      prep->done = prepared.ok();
+      waiting.swap(prep->waiting);
+    }
+    for (auto& done : waiting) {
+      std::move(done)(status);
+    }
+    absl::MutexLock lock(&count->mu);
+    --count->running;
+  });
+}
+
 }  // namespace
+
+// The shared instances and who uses them (see SharedUpstreams in gateway.h). Gateways find a
+// server's slot by name at creation; `users` of a slot are the gateways attached to it, with
+// the server's index in each.
+struct SharedUpstreams::Impl : std::enable_shared_from_this<SharedUpstreams::Impl> {
+  struct User {
+    std::weak_ptr<Gateway::Impl> gateway;
+    size_t server = 0;
+  };
+  struct Slot {
+    std::shared_ptr<Upstream> up;
+    absl::flat_hash_map<const Gateway::Impl*, User> users;
+    // Resource URI (the server's own) → the gateways subscribed to it.
+    absl::flat_hash_map<std::string, absl::flat_hash_set<const Gateway::Impl*>> subscribers;
+  };
+
+  GatewayOptions options;
+  std::vector<GatewayServer> servers;
+  std::vector<std::shared_ptr<Preparation>> preparations;
+  std::shared_ptr<PreparingCount> preparing = std::make_shared<PreparingCount>();
+
+  mutable absl::Mutex mu;
+  std::vector<Slot> slots ABSL_GUARDED_BY(mu);
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+
+  int Find(absl::string_view name) const {
+    for (size_t i = 0; i < servers.size(); ++i) {
+      if (servers[i].config.name == name) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  base::Executor* Executor() const {
+    return options.upstream_session.executor != nullptr ? options.upstream_session.executor
+                                                        : &base::DefaultExecutor();
+  }
+
+  // Attach makes `gateway` (whose index for the server is `server`) a user of slot `s`,
+  // making its upstream at the first use; null once shut down.
+  std::shared_ptr<Upstream> Attach(size_t s, const std::shared_ptr<Gateway::Impl>& gateway,
+                                   size_t server);
+  // Detach ends `gateway`'s use of slot `s`, dropping its subscriptions (the server is told
+  // to unsubscribe those nobody else holds).
+  void Detach(size_t s, const Gateway::Impl* gateway);
+  std::vector<User> Users(size_t s) const;
+  std::vector<User> Subscribers(size_t s, const std::string& uri) const;
+  // Subscribe records `gateway`'s subscription; Unsubscribe drops it and says whether nobody
+  // else holds it (then the server is to be told).
+  void Subscribe(size_t s, const std::string& uri, const Gateway::Impl* gateway);
+  bool Unsubscribe(size_t s, const std::string& uri, const Gateway::Impl* gateway);
+  void Wire(size_t s, mcp::Client& client);
+};
 
 struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   GatewayOptions options;
@@ -216,6 +322,17 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   // Per server: its preparation, or null when it needs none. Set by Create.
   std::vector<std::shared_ptr<Preparation>> preparations;
   std::shared_ptr<PreparingCount> preparing = std::make_shared<PreparingCount>();
+  // Shared instances (GatewayOptions::shared), and per server its slot there (-1: none, e.g.
+  // an in-process server). Set by Create.
+  std::shared_ptr<SharedUpstreams::Impl> pool;
+  std::vector<int> pool_slot;
+  // Per server: its upstream is the shared instance (the client declared no client features).
+  std::vector<char> borrowed ABSL_GUARDED_BY(mu);
+
+  bool Borrowed(size_t server) const {
+    absl::MutexLock lock(&mu);
+    return server < borrowed.size() && borrowed[server] != 0;
+  }
 
   std::shared_ptr<mcp::Session> Downstream() const {
     absl::MutexLock lock(&mu);
@@ -251,54 +368,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
 
   // BeginPreparing starts server `s`'s preparation on the executor unless it runs or is done.
   void BeginPreparing(size_t s) {
-    std::shared_ptr<Preparation> prep = preparations[s];
-    {
-      absl::MutexLock lock(&prep->mu);
-      if (prep->running || prep->done) {
-        return;
-      }
-      prep->running = true;
-      prep->started = absl::Now();
-      prep->downloaded = 0;
-      prep->to_download = 0;
-    }
-    {
-      absl::MutexLock lock(&preparing->mu);
-      ++preparing->running;
-    }
-    container::Runtime* runtime = servers[s].runtime;
-    Executor()->Post([prep, runtime, count = preparing, spec = servers[s].config.spec,
-                      name = servers[s].config.name] {
-      absl::StatusOr<container::Prepared> prepared =
-          runtime->Prepare(spec, [prep](const container::PullProgress& p) {
-            absl::MutexLock lock(&prep->mu);
-            prep->downloaded = p.downloaded;
-            prep->to_download = p.to_download;
-          });
-      absl::Status status =
-          prepared.ok() ? absl::OkStatus()
-                        : absl::Status(prepared.status().code(),
-                                       absl::StrCat("server '", name, "': ",
-                                                    prepared.status().message()));
-      if (prepared.ok()) {
-        spdlog::info("server {}: image {} ({}{})", name, spec.image, prepared->digest,
-                     prepared->pulled ? ", pulled" : "");
-      } else {
-        spdlog::warn("{}", status.message());
-      }
-      std::vector<absl::AnyInvocable<void(absl::Status) &&>> waiting;
-      {
-        absl::MutexLock lock(&prep->mu);
-        prep->running = false;
-        prep->done = prepared.ok();
-        waiting.swap(prep->waiting);
-      }
-      for (auto& done : waiting) {
-        std::move(done)(status);
-      }
-      absl::MutexLock lock(&count->mu);
-      --count->running;
-    });
+    StartPreparation(preparations[s], preparing, servers[s], Executor());
   }
 
   // WhenPrepared calls `done` once server `s` is prepared (at once when it needs nothing), or
@@ -503,14 +573,26 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       client_caps = caps;
       client_version = version;
     }
+    // The shared instances serve only clients that declared no client features: a server's
+    // sampling, elicitation or roots request could not be routed back to its caller.
+    bool share = pool != nullptr && !caps.sampling.has_value() &&
+                 !caps.elicitation.has_value() && !caps.roots.has_value();
+    std::vector<char> shared_ones(servers.size(), 0);
+    std::shared_ptr<Impl> self = shared_from_this();
     for (size_t i = 0; i < servers.size(); ++i) {
-      made.push_back(MakeUpstream(i));
+      std::shared_ptr<Upstream> up;
+      if (share && pool_slot[i] >= 0) {
+        up = pool->Attach(static_cast<size_t>(pool_slot[i]), self, i);
+        shared_ones[i] = up != nullptr ? 1 : 0;
+      }
+      made.push_back(up != nullptr ? std::move(up) : MakeUpstream(i));
     }
     bool late;
     {
       absl::MutexLock lock(&mu);
       late = shut_down;  // Shutdown came while they were being made: they never start
       if (!late) {
+        borrowed = shared_ones;
         upstreams = made;
         cache.assign(servers.size(), {});
         last_seen.assign(servers.size(), {});
@@ -519,14 +601,20 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
     }
     if (late) {
-      for (const auto& up : made) {
-        up->Shutdown();
+      for (size_t i = 0; i < made.size(); ++i) {
+        if (shared_ones[i] != 0) {
+          pool->Detach(static_cast<size_t>(pool_slot[i]), this);
+        } else {
+          made[i]->Shutdown();
+        }
       }
       return;
     }
     for (size_t i = 0; i < made.size(); ++i) {
       if (!IsEnabled(i)) {
-        made[i]->Shutdown();  // refuses every need until SetEnabled replaces it
+        if (shared_ones[i] == 0) {
+          made[i]->Shutdown();  // refuses every need until SetEnabled replaces it
+        }
       } else if (servers[i].config.mode == RunMode::kLongLived) {
         made[i]->Start();
       }
@@ -612,11 +700,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     for (const auto& [method, kind] : changes) {
       up.SetNotificationHandler(method, [weak, server, kind = kind](const Message&) {
         if (auto self = weak.lock()) {
-          self->Invalidate(server, kind);
-          if (kind == kResources) {
-            self->Invalidate(server, kTemplates);
-          }
-          self->ListChanged(kind);
+          self->OnServerListChanged(server, kind);
         }
       });
     }
@@ -628,31 +712,51 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
     });
     up.SetNotificationHandler(mcp::method::kMessage, [weak, server](const Message& m) {
-      auto self = weak.lock();
-      if (self == nullptr || m.params() == nullptr) {
-        return;
+      if (auto self = weak.lock()) {
+        self->OnServerLog(server, m);
       }
-      // Tagged with the server's name, so the client knows whose log it is.
-      Json params = Json::Copy(*m.params());
-      std::string logger = StringMember(params.value(), "logger");
-      params.Set("logger", logger.empty() ? self->servers[server].config.name
-                                          : absl::StrCat(self->servers[server].config.name, "/",
-                                                         logger));
-      self->Notify(mcp::method::kMessage, std::move(params));
     });
     up.SetNotificationHandler(mcp::method::kResourcesUpdated, [weak, server](const Message& m) {
-      auto self = weak.lock();
-      if (self == nullptr || m.params() == nullptr) {
-        return;
+      if (auto self = weak.lock()) {
+        self->OnServerUpdated(server, m);
       }
-      // Under the URI the client knows (kept apart from another server's same URI).
-      Json params = Json::Copy(*m.params());
-      std::string uri = StringMember(params.value(), "uri");
-      if (!uri.empty()) {
-        params.Set("uri", self->ExposeUri(server, uri));
-      }
-      self->Notify(mcp::method::kResourcesUpdated, std::move(params));
     });
+  }
+
+  // A server's list of `kind` changed: its cache goes, the client is told.
+  void OnServerListChanged(size_t server, Kind kind) {
+    Invalidate(server, kind);
+    if (kind == kResources) {
+      Invalidate(server, kTemplates);
+    }
+    ListChanged(kind);
+  }
+
+  // A server's log message, tagged with the server's name so the client knows whose it is.
+  void OnServerLog(size_t server, const Message& m) {
+    if (m.params() == nullptr) {
+      return;
+    }
+    Json params = Json::Copy(*m.params());
+    std::string logger = StringMember(params.value(), "logger");
+    params.Set("logger", logger.empty()
+                             ? servers[server].config.name
+                             : absl::StrCat(servers[server].config.name, "/", logger));
+    Notify(mcp::method::kMessage, std::move(params));
+  }
+
+  // A resource of a server changed: under the URI the client knows (kept apart from another
+  // server's same URI).
+  void OnServerUpdated(size_t server, const Message& m) {
+    if (m.params() == nullptr) {
+      return;
+    }
+    Json params = Json::Copy(*m.params());
+    std::string uri = StringMember(params.value(), "uri");
+    if (!uri.empty()) {
+      params.Set("uri", ExposeUri(server, uri));
+    }
+    Notify(mcp::method::kResourcesUpdated, std::move(params));
   }
 
   void OnUpstreamState(size_t server, UpstreamState state) {
@@ -1302,6 +1406,17 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::string method(held->method());
     std::weak_ptr<Impl> weak = weak_from_this();
     size_t server = route.server;
+    if (Borrowed(server) && (method == mcp::method::kResourcesSubscribe ||
+                             method == mcp::method::kResourcesUnsubscribe)) {
+      // A shared instance keeps a subscription while any session holds it.
+      size_t slot = static_cast<size_t>(pool_slot[server]);
+      if (method == mcp::method::kResourcesSubscribe) {
+        pool->Subscribe(slot, route.original, this);
+      } else if (!pool->Unsubscribe(slot, route.original, this)) {
+        held->Respond(Json::Object());  // another session still holds it
+        return;
+      }
+    }
     // A server whose image is still being pulled: the wait is bounded, with progress.
     std::shared_ptr<PullWait> wait;
     if (Pulling(server, false).has_value()) {
@@ -1523,9 +1638,18 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       shut_down = true;
       ups = upstreams;
       down = downstream;
+      for (size_t i = 0; i < borrowed.size() && i < ups.size(); ++i) {
+        if (borrowed[i] != 0) {
+          ups[i] = nullptr;  // not ours to stop: let go of it
+        }
+      }
     }
-    for (const auto& up : ups) {
-      up->Shutdown();
+    for (size_t i = 0; i < ups.size(); ++i) {
+      if (ups[i] != nullptr) {
+        ups[i]->Shutdown();
+      } else {
+        pool->Detach(static_cast<size_t>(pool_slot[i]), this);
+      }
     }
     if (down != nullptr) {
       down->Close();
@@ -1573,7 +1697,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     if (!running) {
       return absl::OkStatus();  // before initialize (or after shutdown): nothing runs yet
     }
-    if (!on) {
+    if (Borrowed(i)) {
+      // A shared instance serves other sessions too: only this one stops seeing it.
+    } else if (!on) {
       // Shut down, it stays in place while disabled: a request that raced past the enabled
       // check fails there instead of starting it.
       old->Shutdown();
@@ -1670,13 +1796,297 @@ absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
     impl->enabled = std::move(enabled);
   }
   impl->preparations.resize(impl->servers.size());
+  impl->pool_slot.assign(impl->servers.size(), -1);
+  if (impl->options.shared != nullptr) {
+    impl->pool = impl->options.shared->impl_;
+    impl->options.shared.reset();  // the pool outlives no gateway through its options
+    for (size_t i = 0; i < impl->servers.size(); ++i) {
+      impl->pool_slot[i] =
+          impl->servers[i].server != nullptr ? -1 : impl->pool->Find(impl->servers[i].config.name);
+    }
+  }
   for (size_t i = 0; i < impl->servers.size(); ++i) {
-    if (impl->servers[i].prepare) {
+    if (impl->pool_slot[i] >= 0 && impl->servers[i].prepare) {
+      // The pool prepares it once for every session.
+      impl->preparations[i] = impl->pool->preparations[static_cast<size_t>(impl->pool_slot[i])];
+    } else if (impl->servers[i].prepare) {
       impl->preparations[i] = std::make_shared<Preparation>();
       impl->BeginPreparing(i);  // now, in parallel: not at the first call
     }
   }
   return std::shared_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+// --- SharedUpstreams ------------------------------------------------------------------------
+
+std::shared_ptr<Upstream> SharedUpstreams::Impl::Attach(
+    size_t s, const std::shared_ptr<Gateway::Impl>& gateway, size_t server) {
+  std::shared_ptr<Upstream> up;
+  bool made = false;
+  {
+    absl::MutexLock lock(&mu);
+    if (shut_down) {
+      return nullptr;
+    }
+    Slot& slot = slots[s];
+    if (slot.up == nullptr) {
+      UpstreamConfig config = servers[s].config;
+      config.client.info = options.info;
+      config.client.protocol_version = mcp::kLatestProtocolVersion;
+      config.client.capabilities = {};  // none: see SharedUpstreams in gateway.h
+      config.client.session = options.upstream_session;
+      config.spec.labels["io.mcpgw.server"] = config.name;
+      slot.up = Upstream::Create(std::move(config), servers[s].runtime,
+                                 options.upstream_session.clock,
+                                 options.upstream_session.executor);
+      made = true;
+    }
+    slot.users[gateway.get()] = User{.gateway = gateway, .server = server};
+    up = slot.up;
+  }
+  if (made) {
+    std::weak_ptr<Impl> weak = weak_from_this();
+    up->SetConnectHook([weak, s](mcp::Client& client) {
+      if (auto self = weak.lock()) {
+        self->Wire(s, client);
+      }
+    });
+    up->SetStateHook([weak, s](UpstreamState state) {
+      if (auto self = weak.lock()) {
+        for (const User& user : self->Users(s)) {
+          if (auto g = user.gateway.lock()) {
+            g->OnUpstreamState(user.server, state);
+          }
+        }
+      }
+    });
+  }
+  return up;
+}
+
+void SharedUpstreams::Impl::Detach(size_t s, const Gateway::Impl* gateway) {
+  std::vector<std::string> drop;
+  std::shared_ptr<Upstream> up;
+  {
+    absl::MutexLock lock(&mu);
+    Slot& slot = slots[s];
+    slot.users.erase(gateway);
+    for (auto it = slot.subscribers.begin(); it != slot.subscribers.end();) {
+      if (it->second.erase(gateway) > 0 && it->second.empty()) {
+        drop.push_back(it->first);
+        slot.subscribers.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    up = slot.up;
+  }
+  std::shared_ptr<mcp::Client> client = up != nullptr ? up->client_if_ready() : nullptr;
+  for (const std::string& uri : drop) {
+    if (client != nullptr) {
+      Json params = Json::Object();
+      params.Set("uri", uri);
+      client->session().SendRequest(mcp::method::kResourcesUnsubscribe, std::move(params), {},
+                                    [](absl::StatusOr<Message>) {});
+    }
+  }
+}
+
+std::vector<SharedUpstreams::Impl::User> SharedUpstreams::Impl::Users(size_t s) const {
+  std::vector<User> out;
+  absl::MutexLock lock(&mu);
+  for (const auto& [key, user] : slots[s].users) {
+    out.push_back(user);
+  }
+  return out;
+}
+
+std::vector<SharedUpstreams::Impl::User> SharedUpstreams::Impl::Subscribers(
+    size_t s, const std::string& uri) const {
+  std::vector<User> out;
+  absl::MutexLock lock(&mu);
+  const Slot& slot = slots[s];
+  auto it = slot.subscribers.find(uri);
+  if (it == slot.subscribers.end()) {
+    return out;
+  }
+  for (const Gateway::Impl* g : it->second) {
+    auto user = slot.users.find(g);
+    if (user != slot.users.end()) {
+      out.push_back(user->second);
+    }
+  }
+  return out;
+}
+
+void SharedUpstreams::Impl::Subscribe(size_t s, const std::string& uri,
+                                      const Gateway::Impl* gateway) {
+  absl::MutexLock lock(&mu);
+  slots[s].subscribers[uri].insert(gateway);
+}
+
+bool SharedUpstreams::Impl::Unsubscribe(size_t s, const std::string& uri,
+                                        const Gateway::Impl* gateway) {
+  absl::MutexLock lock(&mu);
+  auto it = slots[s].subscribers.find(uri);
+  if (it == slots[s].subscribers.end()) {
+    return true;
+  }
+  it->second.erase(gateway);
+  if (!it->second.empty()) {
+    return false;
+  }
+  slots[s].subscribers.erase(it);
+  return true;
+}
+
+void SharedUpstreams::Impl::Wire(size_t s, mcp::Client& client) {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  mcp::Session& up = client.session();
+  const std::string& name = servers[s].config.name;
+  for (absl::string_view method :
+       {mcp::method::kSamplingCreateMessage, mcp::method::kElicitationCreate,
+        mcp::method::kRootsList}) {
+    up.SetRequestHandler(
+        method,
+        [method, name](IncomingRequest request) {
+          request.RespondError(
+              {.code = mcp::error_code::kMethodNotFound,
+               .message = absl::StrCat(
+                   method, " is not available: server '", name,
+                   "' is shared by several client sessions of the gateway and was told that "
+                   "the client has no such capability"),
+               .data = Json()});
+        },
+        mcp::HandlerMode::kInline);
+  }
+  const std::pair<absl::string_view, Kind> changes[] = {
+      {mcp::method::kToolsListChanged, kTools},
+      {mcp::method::kPromptsListChanged, kPrompts},
+      {mcp::method::kResourcesListChanged, kResources}};
+  for (const auto& [method, kind] : changes) {
+    up.SetNotificationHandler(method, [weak, s, kind = kind](const Message&) {
+      if (auto self = weak.lock()) {
+        for (const User& user : self->Users(s)) {
+          if (auto g = user.gateway.lock()) {
+            g->OnServerListChanged(user.server, kind);
+          }
+        }
+      }
+    });
+  }
+  up.SetNotificationHandler(mcp::method::kMessage, [weak, s](const Message& m) {
+    if (auto self = weak.lock()) {
+      for (const User& user : self->Users(s)) {
+        if (auto g = user.gateway.lock()) {
+          g->OnServerLog(user.server, m);
+        }
+      }
+    }
+  });
+  up.SetNotificationHandler(mcp::method::kResourcesUpdated, [weak, s](const Message& m) {
+    auto self = weak.lock();
+    if (self == nullptr || m.params() == nullptr) {
+      return;
+    }
+    for (const User& user : self->Subscribers(s, StringMember(*m.params(), "uri"))) {
+      if (auto g = user.gateway.lock()) {
+        g->OnServerUpdated(user.server, m);
+      }
+    }
+  });
+}
+
+std::shared_ptr<SharedUpstreams> SharedUpstreams::Create(GatewayOptions options,
+                                                         std::vector<GatewayServer> servers) {
+  auto impl = std::make_shared<Impl>();
+  options.shared.reset();
+  impl->options = std::move(options);
+  for (GatewayServer& s : servers) {
+    if (s.server == nullptr) {
+      impl->servers.push_back(std::move(s));
+    }
+  }
+  {
+    absl::MutexLock lock(&impl->mu);
+    impl->slots.resize(impl->servers.size());
+  }
+  impl->preparations.resize(impl->servers.size());
+  for (size_t i = 0; i < impl->servers.size(); ++i) {
+    if (impl->servers[i].prepare) {
+      impl->preparations[i] = std::make_shared<Preparation>();
+      StartPreparation(impl->preparations[i], impl->preparing, impl->servers[i],
+                       impl->Executor());
+    }
+  }
+  return std::shared_ptr<SharedUpstreams>(new SharedUpstreams(std::move(impl)));
+}
+
+SharedUpstreams::SharedUpstreams(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SharedUpstreams::~SharedUpstreams() { Shutdown(); }
+
+void SharedUpstreams::Shutdown() {
+  std::vector<std::shared_ptr<Upstream>> ups;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    impl_->shut_down = true;
+    for (const Impl::Slot& slot : impl_->slots) {
+      if (slot.up != nullptr) {
+        ups.push_back(slot.up);
+      }
+    }
+  }
+  for (const auto& up : ups) {
+    up->Shutdown();
+  }
+}
+
+absl::Status SharedUpstreams::WaitStopped(absl::Time deadline) {
+  absl::Status all;
+  {
+    std::shared_ptr<PreparingCount> count = impl_->preparing;
+    auto none = [&count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(count->mu) { return count->running == 0; };
+    absl::MutexLock lock(&count->mu);
+    if (!count->mu.AwaitWithDeadline(absl::Condition(&none), deadline)) {
+      all = absl::DeadlineExceededError(
+          absl::StrCat(count->running, " image pull(s) still running"));
+    }
+  }
+  for (const auto& up : upstreams()) {
+    absl::Status one = up->WaitStopped(deadline);
+    if (all.ok()) {
+      all = one;
+    }
+  }
+  return all;
+}
+
+std::vector<std::shared_ptr<Upstream>> SharedUpstreams::upstreams() const {
+  std::vector<std::shared_ptr<Upstream>> out;
+  absl::MutexLock lock(&impl_->mu);
+  for (const Impl::Slot& slot : impl_->slots) {
+    if (slot.up != nullptr) {
+      out.push_back(slot.up);
+    }
+  }
+  return out;
+}
+
+size_t SharedUpstreams::users() const {
+  absl::flat_hash_set<const Gateway::Impl*> all;
+  absl::MutexLock lock(&impl_->mu);
+  for (const Impl::Slot& slot : impl_->slots) {
+    for (const auto& [g, user] : slot.users) {
+      all.insert(g);
+    }
+  }
+  return all.size();
+}
+
+int SharedUpstreams::preparing() const {
+  absl::MutexLock lock(&impl_->preparing->mu);
+  return impl_->preparing->running;
 }
 
 Gateway::Gateway(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1722,9 +2132,14 @@ absl::Status Gateway::WaitStopped(absl::Time deadline) {
           absl::StrCat(count->running, " image pull(s) still running"));
     }
   }
-  std::vector<std::shared_ptr<Upstream>> ups = impl_->Upstreams();
+  std::vector<std::shared_ptr<Upstream>> ups;
   {
     absl::MutexLock lock(&impl_->mu);
+    for (size_t i = 0; i < impl_->upstreams.size(); ++i) {
+      if (i >= impl_->borrowed.size() || impl_->borrowed[i] == 0) {
+        ups.push_back(impl_->upstreams[i]);  // the shared ones are the pool's to wait for
+      }
+    }
     ups.insert(ups.end(), impl_->retired_upstreams.begin(), impl_->retired_upstreams.end());
   }
   for (const auto& up : ups) {

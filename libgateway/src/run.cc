@@ -1,9 +1,15 @@
 #include "mcpgw/gateway/run.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -122,6 +128,77 @@ absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& sec
                          EmbeddedGateway::Create(std::move(options)));
   MCPGW_RETURN_IF_ERROR(host->AddProfile(plan, secrets, stop));
   absl::Status served = host->Serve(in_fd, out_fd, stop);
+  host.reset();  // every server is gone before the lock is released
+  return served;
+}
+
+namespace {
+
+bool IsLoopbackHost(absl::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" ||
+         absl::StartsWith(host, "127.");
+}
+
+// A token of 32 random bytes, hex: from the kernel's random source.
+absl::StatusOr<std::string> RandomToken() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return absl::InternalError(absl::StrCat("cannot make a token: getrandom: ",
+                                              std::strerror(errno)));
+    }
+    got += static_cast<size_t>(n);
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+}  // namespace
+
+absl::Status RunHttpGateway(const ResolvedProfile& plan, const SecretStore& secrets,
+                            HttpRunOptions options, absl::Notification* stop) {
+  HttpServeOptions serve;
+  serve.http.host = options.host;
+  serve.http.port = options.port;
+  serve.http.path = options.path;
+  serve.http.allowed_origins = options.allowed_origins;
+  serve.http.allowed_hosts = options.allowed_hosts;
+  std::string generated;
+  if (options.require_token || !IsLoopbackHost(options.host)) {
+    absl::StatusOr<std::optional<std::string>> stored = secrets.Get(options.token_secret);
+    if (!stored.ok()) {
+      return stored.status();
+    }
+    if (stored->has_value() && !(*stored)->empty()) {
+      serve.http.bearer_token = **stored;
+    } else {
+      MCPGW_ASSIGN_OR_RETURN(generated, RandomToken());
+      serve.http.bearer_token = generated;
+    }
+  }
+  MCPGW_ASSIGN_OR_RETURN(std::string instance_dir, DefaultInstanceDir());
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<GatewayInstance> self,
+                         GatewayInstance::Acquire(instance_dir));
+  spdlog::info("mcpgw: gateway instance {} (lock file {})", self->id(), self->lock_path());
+  EmbeddedGatewayOptions host_options;
+  host_options.gateway.naming = plan.gateway.naming;
+  host_options.catalogs = SearchableCatalogs();
+  host_options.instance = self.get();
+  MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedGateway> host,
+                         EmbeddedGateway::Create(std::move(host_options)));
+  MCPGW_RETURN_IF_ERROR(host->AddProfile(plan, secrets, stop));
+  auto on_listening = std::move(options.on_listening);
+  serve.on_listening = [&on_listening, &generated](const mcp::HttpServer& http) {
+    if (on_listening) {
+      on_listening(http.url(), generated);
+    }
+  };
+  absl::Status served = host->ServeHttp(std::move(serve), stop);
   host.reset();  // every server is gone before the lock is released
   return served;
 }

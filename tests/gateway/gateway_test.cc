@@ -707,6 +707,129 @@ TEST_F(GatewayTest, ACallWaitingForAPullGetsProgressAndPastTheBoundAnErrorSaying
   EXPECT_THAT(ToolNames(), Contains("pulled__slow"));
 }
 
+// One gateway per client session (as over HTTP), sharing server instances: sessions whose
+// clients declared no client features share one instance; one that declared sampling gets
+// its own, and the sampling request reaches exactly that client. A subscription held by two
+// sessions survives one's unsubscribe; a session's end leaves the shared instance to others.
+TEST_F(GatewayTest, SessionsShareInstancesOnlyWhenNoClientFeatureIsDeclared) {
+  std::shared_ptr<SharedUpstreams> shared = SharedUpstreams::Create({}, {Fixture("fx", {"--instance", "one"})});
+  GatewayOptions options;
+  options.shared = shared;
+  struct Session {
+    std::shared_ptr<Gateway> gateway;
+    std::shared_ptr<mcp::Client> client;
+    absl::Mutex mu;
+    std::vector<std::string> updated ABSL_GUARDED_BY(mu);
+    int sampled ABSL_GUARDED_BY(mu) = 0;
+  };
+  auto open = [&](bool sampling) {
+    auto session = std::make_shared<Session>();
+    absl::StatusOr<std::shared_ptr<Gateway>> gateway = Gateway::Create(options, {Fixture("fx", {"--instance", "one"})});
+    EXPECT_THAT(gateway.status(), IsOk());
+    session->gateway = *gateway;
+    auto [client_side, gateway_side] = mcp::CreateMemoryTransportPair();
+    EXPECT_THAT(session->gateway->Serve(std::move(gateway_side)), IsOk());
+    session->client = mcp::Client::Create(std::move(client_side), {});
+    Session* raw = session.get();
+    if (sampling) {
+      session->client->SetSamplingHandler(
+          [raw](const mcp::CreateMessageParams&, mcp::Callback<mcp::CreateMessageResult> reply) {
+            {
+              absl::MutexLock lock(&raw->mu);
+              ++raw->sampled;
+            }
+            mcp::CreateMessageResult r;
+            r.role = mcp::Role::kAssistant;
+            r.model = "test-model";
+            r.content.blocks.emplace_back(mcp::Text("the model says hi"));
+            std::move(reply)(std::move(r));
+          });
+    }
+    session->client->OnResourceUpdated([raw](const std::string& uri) {
+      absl::MutexLock lock(&raw->mu);
+      raw->updated.push_back(uri);
+    });
+    EXPECT_THAT(AwaitResult<mcp::InitializeResult>(
+                    [&](auto done) { session->client->Connect(std::move(done)); }, kWait)
+                    .status(),
+                IsOk());
+    return session;
+  };
+  auto call = [](Session& session, const std::string& tool, const std::string& args) {
+    return AwaitResult<mcp::CallToolResult>(
+        [&](auto done) {
+          session.client->CallTool(tool, mcp::Json::Parse(args).value(), {}, std::move(done));
+        },
+        kWait);
+  };
+  auto subscribe = [](Session& session, const std::string& uri, bool on) {
+    return AwaitResult<mcp::EmptyResult>(
+               [&](auto done) {
+                 if (on) {
+                   session.client->Subscribe(uri, std::move(done));
+                 } else {
+                   session.client->Unsubscribe(uri, std::move(done));
+                 }
+               },
+               kWait)
+        .status();
+  };
+
+  std::shared_ptr<Session> a = open(false);
+  std::shared_ptr<Session> b = open(false);
+  ASSERT_THAT(call(*a, "echo", R"({"message":"from a"})").status(), IsOk());
+  ASSERT_THAT(call(*b, "echo", R"({"message":"from b"})").status(), IsOk());
+  EXPECT_EQ(Running(), 1) << "two sessions without client features share one instance";
+  EXPECT_EQ(shared->users(), 2u);
+
+  std::shared_ptr<Session> c = open(true);
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult sampled,
+                             call(*c, "test_sampling", R"({"prompt":"say hi"})"));
+  EXPECT_THAT(TextOf(sampled), HasSubstr("the model says hi"));
+  EXPECT_EQ(Running(), 2) << "a session that declared sampling has an instance of its own";
+  // On the shared instance the server was told the client samples nothing.
+  absl::StatusOr<mcp::CallToolResult> refused =
+      call(*a, "test_sampling", R"({"prompt":"say hi"})");
+  EXPECT_TRUE(!refused.ok() || refused->is_error.value_or(false));
+  {
+    absl::MutexLock lock(&c->mu);
+    EXPECT_EQ(c->sampled, 1);
+  }
+
+  // Both hold a subscription; a's unsubscribe leaves b's in place.
+  ASSERT_THAT(subscribe(*a, "test://watched-resource", true), IsOk());
+  ASSERT_THAT(subscribe(*b, "test://watched-resource", true), IsOk());
+  ASSERT_THAT(subscribe(*a, "test://watched-resource", false), IsOk());
+  ASSERT_THAT(call(*a, "touch", R"({"uri":"test://watched-resource"})").status(), IsOk());
+  absl::Time deadline = absl::Now() + kWait;
+  auto updates = [](Session& s) {
+    absl::MutexLock lock(&s.mu);
+    return s.updated.size();
+  };
+  while (updates(*b) == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(updates(*b), 1u);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(updates(*a), 0u) << "a unsubscribed";
+
+  // a's session ends: the shared instance serves b on; c's end stops c's own instance.
+  a->client->Close();
+  a->gateway->Shutdown();
+  EXPECT_EQ(shared->users(), 1u);
+  ASSERT_THAT(call(*b, "echo", R"({"message":"still here"})").status(), IsOk());
+  c->client->Close();
+  c->gateway->Shutdown();
+  EXPECT_THAT(c->gateway->WaitStopped(absl::Now() + kWait), IsOk());
+  EXPECT_EQ(Running(), 1);
+
+  b->client->Close();
+  b->gateway->Shutdown();
+  shared->Shutdown();
+  EXPECT_THAT(shared->WaitStopped(absl::Now() + kWait), IsOk());
+  EXPECT_EQ(Running(), 0);
+}
+
 TEST_F(GatewayTest, RefusesBadServerLists) {
   std::vector<GatewayServer> two;
   two.push_back(Fixture("same"));

@@ -2,8 +2,17 @@
 // stderr, and reports how it ended. (Tests may spawn; libmcp never does.)
 #pragma once
 
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace mcpgw::testing {
 
@@ -20,6 +29,40 @@ struct ChildResult {
 // environment. Blocks until the program exits.
 ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input = "",
                        const std::vector<std::string>& extra_env = {});
+
+// BackgroundProgram runs a program beside the test (a server the test talks to), collecting its
+// stdout and stderr while it runs. Its stdin stays open (a pipe) until it is stopped. The
+// destructor kills it (SIGKILL) if it still runs, and reaps it.
+class BackgroundProgram {
+ public:
+  // Null when it cannot be started (`why` says why).
+  static std::unique_ptr<BackgroundProgram> Start(const std::vector<std::string>& argv,
+                                                  const std::vector<std::string>& extra_env,
+                                                  std::string* why);
+  ~BackgroundProgram();
+
+  // WaitForStderr waits until a line of its stderr contains `marker` and returns what follows
+  // the marker on that line; nullopt when it exits or `timeout` passes first.
+  std::optional<std::string> WaitForStderr(const std::string& marker, absl::Duration timeout);
+  // Stop sends `signal`, closes its stdin and waits for it to exit (SIGKILL after `timeout`):
+  // how it ended, with all it wrote.
+  ChildResult Stop(int signal, absl::Duration timeout = absl::Seconds(15));
+  pid_t pid() const { return pid_; }
+  std::string err() const;
+
+ private:
+  BackgroundProgram() = default;
+
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1;
+  std::thread out_reader_;
+  std::thread err_reader_;
+  mutable absl::Mutex mu_;
+  std::string out_ ABSL_GUARDED_BY(mu_);
+  std::string err_ ABSL_GUARDED_BY(mu_);
+  bool err_closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<ChildResult> result_;
+};
 
 // RequireOrSkip tells a test whose prerequisite is missing what to do: when CI=true (or the
 // given variable is 1) it is a failure; otherwise the test is skipped with `why`.

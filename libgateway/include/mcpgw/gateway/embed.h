@@ -18,6 +18,10 @@
 // or, instead of ConnectClient, serve a client on stdio until it leaves:
 //
 //   return host->Serve(STDIN_FILENO, STDOUT_FILENO, /*stop=*/nullptr);
+//
+// or serve any number of clients over HTTP until `stop` is notified:
+//
+//   return host->ServeHttp({.http = {.port = 8811}}, &stop);
 #pragma once
 
 #include <memory>
@@ -36,6 +40,7 @@
 #include "mcpgw/gateway/profile.h"
 #include "mcpgw/gateway/secret_store.h"
 #include "mcpgw/mcp/client.h"
+#include "mcpgw/mcp/http_server.h"
 #include "mcpgw/mcp/server.h"
 
 namespace mcpgw::gateway {
@@ -49,6 +54,14 @@ struct EmbeddedGatewayOptions {
   // the containers of dead gateways are removed before the first server starts, and at exit
   // any container of its own still known to the engine is removed.
   GatewayInstance* instance = nullptr;
+};
+
+struct HttpServeOptions {
+  // Address, port, endpoint path, limits, bearer token (see mcp::HttpServerOptions);
+  // `on_session` is set by ServeHttp.
+  mcp::HttpServerOptions http;
+  // Called once the server listens (e.g. to print its URL).
+  absl::AnyInvocable<void(const mcp::HttpServer&)> on_listening;
 };
 
 // Thread-compatible while servers are added; ConnectClient and Serve start the gateway once.
@@ -92,6 +105,16 @@ class EmbeddedGateway {
   // descriptors are not closed.
   absl::Status Serve(int in_fd, int out_fd, absl::Notification* stop);
 
+  // ServeHttp serves MCP clients over HTTP (mcp::HttpServer: Streamable HTTP, the legacy
+  // HTTP+SSE endpoints, the health check) until `stop` is notified; then ends every session,
+  // stops every server (waiting for their exits) and returns. Blocks. Each HTTP session gets
+  // a gateway of its own — its own routing context: exposed names, subscriptions, log level,
+  // enabled servers, built-in server — over the servers added; server instances are shared
+  // between sessions as SharedUpstreams (gateway.h) describes. Errors before serving: the
+  // address cannot be bound (Unavailable), a non-loopback host without a bearer token
+  // (InvalidArgument), FailedPrecondition when the gateway has started already.
+  absl::Status ServeHttp(HttpServeOptions options, absl::Notification* stop);
+
   // The gateway, once started (null before): statuses, enabling and disabling servers.
   std::shared_ptr<Gateway> gateway() const { return gateway_; }
 
@@ -100,6 +123,10 @@ class EmbeddedGateway {
   explicit EmbeddedGateway(EmbeddedGatewayOptions options);
   absl::Status Start();
   void StopAll();
+  // What dead gateways left (see instance.h), before any server starts.
+  void SweepAtStart();
+  // The end of every run: this gateway's leftover containers, then the runtimes.
+  void ReleaseRuntimes(bool pulling);
 
   EmbeddedGatewayOptions options_;
   std::unique_ptr<Runtimes> runtimes_;
@@ -108,6 +135,7 @@ class EmbeddedGateway {
   std::vector<std::pair<std::shared_ptr<BuiltinServer>, std::string>> builtins_;
   std::shared_ptr<Redactor> redactor_;
   std::shared_ptr<Gateway> gateway_;
+  bool serving_http_ = false;
 };
 
 }  // namespace mcpgw::gateway

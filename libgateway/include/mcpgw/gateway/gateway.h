@@ -1,7 +1,8 @@
 // File: gateway.h
 //
 // The gateway: one MCP endpoint in front of many servers. A downstream client connects (one
-// Gateway serves one client session: the stdio case) and sees the tools, prompts, resources
+// Gateway serves one client session: over HTTP each session gets its own Gateway, sharing
+// server instances through SharedUpstreams below) and sees the tools, prompts, resources
 // and resource templates of every server merged; its requests are routed to the server that
 // owns the name or URI, with ids, progress tokens and cancellation mapped both ways, and the
 // servers' notifications and requests (log messages, progress, list changes, sampling,
@@ -102,6 +103,8 @@ struct ServerStatus {
   std::optional<size_t> tools;
 };
 
+class SharedUpstreams;
+
 struct GatewayOptions {
   mcp::Implementation info = mcp::Implementation{.name = "mcpgw", .version = "0.1.0"};
   std::optional<std::string> instructions;
@@ -118,6 +121,9 @@ struct GatewayOptions {
   mcp::SessionOptions upstream_session;
   // The downstream session's options (name, executor, limits).
   mcp::SessionOptions downstream_session;
+  // Server instances shared with other gateways (one gateway per HTTP session): see
+  // SharedUpstreams. Null: this gateway runs its own.
+  std::shared_ptr<SharedUpstreams> shared;
 };
 
 // Thread-safe.
@@ -167,10 +173,69 @@ class Gateway : public std::enable_shared_from_this<Gateway> {
   absl::Status SetServerEnabled(absl::string_view name, bool enabled);
 
  private:
+  friend class SharedUpstreams;
   struct Impl;
   explicit Gateway(std::shared_ptr<Impl> impl);
 
   std::shared_ptr<Impl> impl_;
+};
+
+// SharedUpstreams lets several gateways — one per downstream session, as `mcpgw run
+// --transport http` makes them — use one instance of each server instead of one each.
+//
+// Sharing is safe only where no message meant for one client can reach another. Responses,
+// progress and cancellation are per request, so they always reach the session that made the
+// request. But a server's own requests to the client (sampling, elicitation, roots) carry
+// nothing that says which call caused them. So a shared instance declares no client
+// capabilities at all (a well-behaved server then sends no such request; one that does gets
+// -32601 saying why), and only a session whose client declared none of sampling,
+// elicitation and roots uses the shared instances. A session whose client declared any of
+// them gets connections of its own to every server (for a local server: its own process or
+// container, started when first needed and stopped when the session ends), so that such a
+// request reaches exactly the client whose call caused it. In-process servers are never
+// shared (each session connects to them anew: a connection costs no process).
+//
+// What a shared instance sends: list changes reach every session using it; log messages
+// reach every session using it (the level set last by any of them applies); resource
+// updates reach only the sessions subscribed to that resource. A subscription is held on
+// the server while any session holds it: one session's unsubscribe, or its end, does not
+// end another's. Disabling a shared server (the built-in server's disable_server) hides it
+// from that session only.
+//
+//   auto shared = SharedUpstreams::Create(options, servers);     // pulls begin here
+//   options.shared = shared;
+//   // for each new session:
+//   auto gateway = Gateway::Create(options, servers);           // same servers
+//   gateway->Serve(std::move(transport));
+//   ...
+//   shared->Shutdown(); shared->WaitStopped(deadline);
+class SharedUpstreams {
+ public:
+  // `servers` are those of the gateways (matched by name; in-process ones are left out).
+  // Servers marked `prepare` begin their preparation now.
+  static std::shared_ptr<SharedUpstreams> Create(GatewayOptions options,
+                                                 std::vector<GatewayServer> servers);
+  ~SharedUpstreams();
+  SharedUpstreams(const SharedUpstreams&) = delete;
+  SharedUpstreams& operator=(const SharedUpstreams&) = delete;
+
+  // Shutdown stops every shared instance; gateways still using them get errors. Does not
+  // block.
+  void Shutdown();
+  // WaitStopped waits for what Shutdown stopped (and preparations) until `deadline`.
+  absl::Status WaitStopped(absl::Time deadline);
+  // The shared upstreams made so far (one per server some session used).
+  std::vector<std::shared_ptr<Upstream>> upstreams() const;
+  // Gateways currently using at least one shared instance.
+  size_t users() const;
+  int preparing() const;
+
+  struct Impl;
+
+ private:
+  explicit SharedUpstreams(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+  friend class Gateway;
 };
 
 }  // namespace mcpgw::gateway

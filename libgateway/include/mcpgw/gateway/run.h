@@ -13,9 +13,11 @@
 //   return RunStdioGateway(plan, secrets, STDIN_FILENO, STDOUT_FILENO, &stop);
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -68,5 +70,36 @@ std::vector<Catalog> SearchableCatalogs(absl::string_view config_dir = "");
 // file stays for the next gateway's sweep.
 absl::Status RunStdioGateway(const ResolvedProfile& plan, const SecretStore& secrets, int in_fd,
                              int out_fd, absl::Notification* stop);
+
+// The secret that holds the HTTP gateway's bearer token (`mcpgw secret set gateway-token`).
+inline constexpr absl::string_view kGatewayTokenSecret = "gateway-token";
+
+struct HttpRunOptions {
+  // Where to listen. A host that is not a loopback address requires a bearer token.
+  std::string host = "127.0.0.1";
+  uint16_t port = 8811;
+  // The Streamable HTTP endpoint. The legacy HTTP+SSE endpoints and the health check are
+  // served beside it (see mcp::HttpServerOptions).
+  std::string path = "/mcp";
+  // Require `Authorization: Bearer <token>` even on a loopback address.
+  bool require_token = false;
+  // The secret holding the token; when the store has none, a random one is made for this run.
+  std::string token_secret = std::string(kGatewayTokenSecret);
+  // Extra Origins and Host names accepted (DNS rebinding protection: see HttpServerOptions).
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
+  // Called once listening, with the endpoint's URL and, when a token was made for this run
+  // (none stored), that token: the only time it is told.
+  absl::AnyInvocable<void(absl::string_view url, absl::string_view generated_token)>
+      on_listening;
+};
+
+// RunHttpGateway runs `plan`'s servers behind a gateway serving MCP clients over HTTP
+// (EmbeddedGateway::ServeHttp: one routing context per HTTP session, server instances shared
+// where safe) until `stop` is notified; then stops every server and returns. Like
+// RunStdioGateway: one GatewayInstance for the run, dead gateways' leftovers removed, errors
+// before serving returned at once (also: the address cannot be bound).
+absl::Status RunHttpGateway(const ResolvedProfile& plan, const SecretStore& secrets,
+                            HttpRunOptions options, absl::Notification* stop);
 
 }  // namespace mcpgw::gateway
