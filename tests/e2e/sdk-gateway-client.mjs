@@ -1,9 +1,14 @@
-// Usage: node sdk-gateway-client.mjs <mcpgw> <profile> <node_modules dir>
+// Usage: node sdk-gateway-client.mjs <mcpgw> <profile> <node_modules dir> [stdio|streamable|sse]
 // The acceptance scenario of issue 6: the official TypeScript SDK client (declaring sampling and
 // elicitation, answering both) drives `mcpgw run --profile <profile>` over stdio, with three
 // upstreams (tests/e2e/three-upstreams.yaml): server-everything as a local process
 // (`everything`), the same server in its container image (`everything-image`; the two clash on
 // every name and URI) and mcp-fixture-server in its container (`fixture`).
+//
+// With `streamable` or `sse` the same scenario runs over HTTP: this script starts
+// `mcpgw run --transport http --port 0`, reads the URL it prints, and connects with the SDK's
+// StreamableHTTPClientTransport (to /mcp) or its legacy SSEClientTransport (to /sse); at the
+// end it closes the session and stops mcpgw with SIGTERM.
 //
 // mcpgw runs with its working directory at the parent of <node_modules dir> (the profile names
 // server-everything relatively) and `node` from <node_modules dir>/.bin first on PATH. Its
@@ -13,21 +18,24 @@
 // MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN); this script never prints a secret value, only whether it
 // was seen where expected. Prints one JSON line with what it saw; exits non-zero when
 // something it needs fails outright.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import path from "node:path";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   LoggingMessageNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-const [mcpgw, profile, modules] = process.argv.slice(2);
+const [mcpgw, profile, modules, mode = "stdio"] = process.argv.slice(2);
 const everythingSecret = process.env.MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN ?? "";
 const fixtureSecret = process.env.MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN ?? "";
-if (!mcpgw || !profile || !modules || everythingSecret.length < 8 || fixtureSecret.length < 8) {
+if (!mcpgw || !profile || !modules || everythingSecret.length < 8 || fixtureSecret.length < 8
+    || !["stdio", "streamable", "sse"].includes(mode)) {
   console.error("usage: sdk-gateway-client.mjs <mcpgw> <profile> <node_modules dir>, with "
     + "MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN and MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN set");
   process.exit(2);
@@ -40,13 +48,39 @@ const everythingImageContainers = () =>
                           "--filter", "label=io.mcpgw.server=everything-image"],
                { encoding: "utf8" }).split("\n").filter((id) => id !== "");
 const containersBefore = new Set(everythingImageContainers());
-const transport = new StdioClientTransport({
-  command: mcpgw,
-  args: ["run", "--profile", profile],
-  cwd: path.dirname(path.resolve(modules)),
-  env: { ...process.env, PATH: `${path.resolve(modules)}/.bin:${process.env.PATH ?? ""}` },
-  stderr: "inherit",
-});
+const gatewayCwd = path.dirname(path.resolve(modules));
+const gatewayEnv = { ...process.env, PATH: `${path.resolve(modules)}/.bin:${process.env.PATH ?? ""}` };
+// Over HTTP: mcpgw runs as a child of this script; its stderr is passed on as it comes.
+let httpGateway = null;
+async function startHttpGateway() {
+  httpGateway = spawn(mcpgw, ["run", "--transport", "http", "--port", "0", "--profile", profile],
+                      { cwd: gatewayCwd, env: gatewayEnv, stdio: ["ignore", "ignore", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    httpGateway.stderr.on("data", (chunk) => {
+      process.stderr.write(chunk);
+      seen += chunk;
+      const m = seen.match(/mcpgw: listening on (\S+)/);
+      if (m) resolve(m[1]);
+    });
+    httpGateway.once("exit", (code) => reject(new Error(`mcpgw exited (${code}) before listening`)));
+    setTimeout(() => reject(new Error("mcpgw did not listen within 60 s")), 60000);
+  });
+}
+let transport;
+if (mode === "stdio") {
+  transport = new StdioClientTransport({
+    command: mcpgw,
+    args: ["run", "--profile", profile],
+    cwd: gatewayCwd,
+    env: gatewayEnv,
+    stderr: "inherit",
+  });
+} else {
+  const url = await startHttpGateway();
+  transport = mode === "sse" ? new SSEClientTransport(new URL(url.replace(/\/mcp$/, "/sse")))
+                             : new StreamableHTTPClientTransport(new URL(url));
+}
 
 // Off the wire (the SDK runs notification handlers in a later microtask, and drops responses
 // to requests it gave up): the id of each tools/call by key, the cancellations sent, every
@@ -348,6 +382,7 @@ try {
 } catch (e) {
   console.error(`sdk-gateway-client: ${e?.stack ?? e}\nsummary so far: ${JSON.stringify(summary)}`);
   await client.close().catch(() => {});
+  httpGateway?.kill("SIGTERM");
   process.exit(1);
 }
 
@@ -356,13 +391,19 @@ summary.serverRequests = wire.serverRequests;
 summary.listChanged = wire.listChanged;
 summary.elapsedMs = Date.now() - startedAt;
 
-// The end of the session: stdin closes and mcpgw stops its servers and exits by itself
-// (bounded; the SDK's close would send SIGTERM after 2 s). `_process` is the SDK's handle of
-// the child (private, pinned SDK version).
-const child = transport._process;
+// The end of the session. On stdio: stdin closes and mcpgw stops its servers and exits by
+// itself (bounded; the SDK's close would send SIGTERM after 2 s; `_process` is the SDK's handle
+// of the child: private, pinned SDK version). Over HTTP: the session is closed (Streamable
+// HTTP: DELETE), then mcpgw is asked to stop with SIGTERM.
+const child = httpGateway ?? transport._process;
 const exited = new Promise((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
 const closeStart = Date.now();
-child.stdin.end();
+if (httpGateway) {
+  await client.close().catch(() => {});
+  httpGateway.kill("SIGTERM");
+} else {
+  child.stdin.end();
+}
 summary.gatewayExit = await Promise.race([exited, sleep(30000).then(() => null)]);
 summary.gatewayExitMs = Date.now() - closeStart;
 console.log(JSON.stringify(summary));

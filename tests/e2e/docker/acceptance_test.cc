@@ -128,7 +128,11 @@ std::set<std::string> ContainersOfTheProfile(container::DockerEngine& engine) {
   return ids;
 }
 
-TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
+// The same scenario over stdio, over Streamable HTTP and over the legacy HTTP+SSE transport
+// (`mcpgw run --transport http`).
+class Acceptance : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   absl::StatusOr<std::unique_ptr<container::DockerEngine>> engine =
       container::DockerEngine::Create({});
   MCPGW_REQUIRE_OR_SKIP(engine.ok(), "MCPGW_REQUIRE_DOCKER",
@@ -149,7 +153,8 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   const std::string fixture_secret = RandomSecret("fixture");
   testing::ChildResult r = testing::RunProgram(
       {modules + "/.bin/node", std::string(MCPGW_SOURCE_DIR) + "/tests/e2e/sdk-gateway-client.mjs",
-       MCPGW_BINARY, std::string(MCPGW_SOURCE_DIR) + "/tests/e2e/three-upstreams.yaml", modules},
+       MCPGW_BINARY, std::string(MCPGW_SOURCE_DIR) + "/tests/e2e/three-upstreams.yaml", modules,
+       GetParam()},
       "",
       {"MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN=" + everything_secret,
        "MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN=" + fixture_secret,
@@ -347,7 +352,8 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
                                "crash: MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN is not set\n"))
       << r.err;
 
-  // mcpgw exited by itself once its stdin closed, and left no container behind.
+  // mcpgw exited by itself once its stdin closed (over HTTP: at SIGTERM), and left no
+  // container behind.
   EXPECT_TRUE(JsonAt(s, "gatewayExit", R"({"code":0,"signal":null})"))
       << J(s, "gatewayExit") << r.err;
   absl::Time deadline = absl::Now() + absl::Seconds(15);
@@ -365,6 +371,8 @@ TEST(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   } while (!left.empty() && absl::Now() < deadline);
   EXPECT_THAT(left, IsEmpty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, Acceptance, ::testing::Values("stdio", "streamable"));
 
 }  // namespace
 }  // namespace mcpgw
