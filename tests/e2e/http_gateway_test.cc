@@ -109,6 +109,26 @@ TEST(HttpGateway, PassesTheConformanceServerScenarios) {
   EXPECT_THAT(ended.err, Not(HasSubstr("killing it"))) << ended.err;
 }
 
+// Two sessions call the same sampling tool at once through one gateway: each client gets
+// exactly its own sampling request (each has its own upstream connection, see docs/http.md),
+// and its own answer back.
+TEST(HttpGateway, TwoSessionsSamplingAtOnceEachGetOnlyTheirOwnRequest) {
+  std::string modules = testing::E2eNodeModules();
+  MCPGW_REQUIRE_OR_SKIP(!modules.empty(), "MCPGW_REQUIRE_NPM",
+                        "the npm test kit is not installed (run scripts/setup.sh --tests)");
+  Gateway gateway = StartGateway({"--command", std::string("fx=") + MCPGW_FIXTURE_SERVER});
+  ASSERT_FALSE(gateway.url.empty());
+  testing::ChildResult r = testing::RunProgram(
+      {modules + "/.bin/node", std::string(MCPGW_E2E_DIR) + "/sdk-two-sessions-sampling.mjs",
+       gateway.url});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr(R"({"name":"alice","prompts":["prompt of alice"],)"
+                               R"("answer":"LLM response: answer for alice"})"));
+  EXPECT_THAT(r.out, HasSubstr(R"({"name":"bob","prompts":["prompt of bob"],)"
+                               R"("answer":"LLM response: answer for bob"})"));
+  EXPECT_EQ(gateway.program->Stop(SIGTERM).exit_code, 0);
+}
+
 TEST(HttpGateway, RequireTokenMakesOneAndPrintsItOnce) {
   Gateway gateway = StartGateway({"--require-token"});
   ASSERT_FALSE(gateway.url.empty());
