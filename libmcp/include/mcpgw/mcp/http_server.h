@@ -14,6 +14,10 @@
 // stream, and closing it ends the session. And it answers health checks on `health_path`
 // (default `/healthz`): `{"status":"ok","sessions":N}`.
 //
+// Streamable requests on a session must name its negotiated revision in
+// `MCP-Protocol-Version` when they carry the header (another one gets 400 saying which to
+// send); without it they are accepted.
+//
 //   auto server = Server::Create({.info = {.name = "weather", .version = "1.0"}});
 //   MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> http, HttpServer::Start({
 //       .on_session = [server](TransportPtr transport) {
