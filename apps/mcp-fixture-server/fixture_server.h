@@ -7,8 +7,8 @@
 // (`echo`, `slow`, `get_cancelled_requests`, `crash` (with `print_env`, it first writes
 // those variables to stderr), `large_result`, `extra_<n>`).
 //
-// The server is transport-free: main.cc serves it over stdio (an HTTP mode can serve the same
-// Server to several sessions).
+// The server is transport-free: main.cc serves it over stdio, or with --http over HTTP (one
+// Server session per HTTP session).
 //
 //   MCPGW_ASSIGN_OR_RETURN(std::shared_ptr<mcp::Server> server,
 //                          CreateFixtureServer({.extra_tools = 100}));

@@ -1,6 +1,6 @@
-// The Streamable HTTP server transport. The only translation unit of libmcp that includes
-// Boost.Asio and Boost.Beast (they are slow to compile): Beast parses requests; responses and
-// SSE streams are written as plain bytes.
+// The Streamable HTTP server transport, the legacy HTTP+SSE one and a health check. The only
+// translation unit of libmcp that includes Boost.Asio and Boost.Beast (they are slow to
+// compile): Beast parses requests; responses and SSE streams are written as plain bytes.
 #include "mcpgw/mcp/http_server.h"
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (C++20).
@@ -116,6 +116,9 @@ struct Stream {
   enum class Mode { kUndecided, kSse, kDone };
   Mode mode = Mode::kUndecided;
   bool is_get = false;
+  // The event stream of a legacy HTTP+SSE session: every message of the session, no event ids,
+  // no replay; the session ends with it.
+  bool legacy = false;
   // Send a priming event (id, empty data) when the stream starts (2025-11-25 and later).
   bool priming = false;
   std::weak_ptr<Connection> connection;  // expired or closed: detached
@@ -136,6 +139,8 @@ struct Stream {
 // shared with the transport's callers.
 struct SessionState {
   std::string id;
+  // A legacy HTTP+SSE session (its only stream is `get_stream`).
+  bool legacy = false;
 
   // I/O thread only.
   bool ended = false;
@@ -175,6 +180,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   asio::steady_timer sweep_timer{io};
+  asio::steady_timer keepalive_timer{io};
   std::thread thread;
   std::atomic<std::thread::id> io_thread_id{};
   uint16_t port = 0;
@@ -191,13 +197,26 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void Accept();
   void ScheduleSweep();
   void Sweep();
+  // Writes a comment on every SSE stream idle for `sse_keepalive`.
+  void ScheduleKeepAlive();
   void StopOnIoThread();
 
   void Handle(const std::shared_ptr<Connection>& conn, http::request<http::string_body>& req);
   void HandlePost(const std::shared_ptr<Connection>& conn, http::request<http::string_body>& req);
   void HandleGet(const std::shared_ptr<Connection>& conn, http::request<http::string_body>& req);
   void HandleDelete(const std::shared_ptr<Connection>& conn, http::request<http::string_body>& req);
-  // The session named by the request's Mcp-Session-Id; answers 400/404 and returns null.
+  // Legacy HTTP+SSE: the event stream (GET sse_path) and a message (POST message_path).
+  void HandleLegacyStream(const std::shared_ptr<Connection>& conn,
+                          http::request<http::string_body>& req);
+  void HandleLegacyMessage(const std::shared_ptr<Connection>& conn,
+                           http::request<http::string_body>& req);
+  void HandleHealth(const std::shared_ptr<Connection>& conn, http::request<http::string_body>& req);
+  // Sends a legacy session's message on its event stream (dropped when droppable and the
+  // connection is behind).
+  void RouteLegacy(const std::shared_ptr<SessionState>& session, const std::string& frame,
+                   const SendOptions& options);
+  // The Streamable session named by the request's Mcp-Session-Id; answers 400/404 (and 400
+  // for an MCP-Protocol-Version other than the negotiated one) and returns null.
   std::shared_ptr<SessionState> FindSession(const std::shared_ptr<Connection>& conn,
                                             const http::request<http::string_body>& req);
   bool OriginAllowed(absl::string_view origin) const;
@@ -282,6 +301,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool keep_alive = true;
   bool raw_reading = false;
   std::shared_ptr<Stream> active;
+  SteadyClock::time_point last_write = SteadyClock::now();
 
   void ReadRequest() {
     if (closed) {
@@ -385,6 +405,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       return;
     }
     queued_bytes += bytes.size();
+    last_write = SteadyClock::now();
     writes.push_back(std::move(bytes));
     if (queued_bytes > impl->options.max_connection_queue_bytes) {
       // A client that stopped reading: its stream goes on detached (replay buffer) instead
@@ -445,6 +466,14 @@ struct Connection : std::enable_shared_from_this<Connection> {
     impl->connections.erase(this);
     if (active != nullptr) {
       std::shared_ptr<Stream> s = std::move(active);
+      if (s->legacy) {
+        // A legacy session lives as long as its event stream.
+        if (s->mode != Stream::Mode::kDone) {
+          s->mode = Stream::Mode::kDone;
+          impl->EndSession(s->session, absl::OkStatus());
+        }
+        return;
+      }
       SessionState& session = *s->session;
       session.last_activity = SteadyClock::now();
       if (s->mode != Stream::Mode::kUndecided) {
@@ -593,6 +622,34 @@ void Impl::ScheduleSweep() {
   });
 }
 
+void Impl::ScheduleKeepAlive() {
+  if (options.sse_keepalive <= absl::ZeroDuration()) {
+    return;
+  }
+  absl::Duration period = std::max(options.sse_keepalive / 2, absl::Milliseconds(10));
+  keepalive_timer.expires_after(std::chrono::microseconds(absl::ToInt64Microseconds(period)));
+  keepalive_timer.async_wait([self = this](beast::error_code ec) {
+    if (ec || self->stopped.load()) {
+      return;
+    }
+    auto idle =
+        std::chrono::microseconds(absl::ToInt64Microseconds(self->options.sse_keepalive));
+    SteadyClock::time_point now = SteadyClock::now();
+    std::vector<std::shared_ptr<Connection>> idle_streams;
+    for (const auto& [ptr, weak] : self->connections) {
+      std::shared_ptr<Connection> c = weak.lock();
+      if (c != nullptr && !c->closed && c->active != nullptr &&
+          c->active->mode == Stream::Mode::kSse && now - c->last_write >= idle) {
+        idle_streams.push_back(std::move(c));
+      }
+    }
+    for (const auto& c : idle_streams) {
+      c->Write(Chunk(": keep-alive\n\n"));
+    }
+    self->ScheduleKeepAlive();
+  });
+}
+
 void Impl::Sweep() {
   auto idle = std::chrono::microseconds(absl::ToInt64Microseconds(options.session_idle_timeout));
   SteadyClock::time_point now = SteadyClock::now();
@@ -615,6 +672,7 @@ void Impl::StopOnIoThread() {
   beast::error_code ec;
   acceptor.close(ec);
   sweep_timer.cancel();
+  keepalive_timer.cancel();
   std::vector<std::shared_ptr<SessionState>> all;
   for (const auto& [id, session] : sessions) {
     all.push_back(session);
@@ -669,7 +727,17 @@ bool Impl::OriginAllowed(absl::string_view origin) const {
 void Impl::Handle(const std::shared_ptr<Connection>& conn, http::request<http::string_body>& req) {
   absl::string_view target = View(req.target());
   target = target.substr(0, target.find('?'));
-  if (target != options.path) {
+  enum class Endpoint { kMcp, kSse, kMessage, kHealth };
+  Endpoint endpoint;
+  if (target == options.path) {
+    endpoint = Endpoint::kMcp;
+  } else if (!options.sse_path.empty() && target == options.sse_path) {
+    endpoint = Endpoint::kSse;
+  } else if (!options.sse_path.empty() && target == options.message_path) {
+    endpoint = Endpoint::kMessage;
+  } else if (!options.health_path.empty() && target == options.health_path) {
+    endpoint = Endpoint::kHealth;
+  } else {
     conn->Respond(404, "Not Found", "", absl::StrCat("no MCP endpoint here; use ", options.path));
     return;
   }
@@ -687,10 +755,31 @@ void Impl::Handle(const std::shared_ptr<Connection>& conn, http::request<http::s
     conn->Respond(403, "Forbidden", "", "Origin not allowed");
     return;
   }
+  if (endpoint == Endpoint::kHealth) {
+    // No bearer token needed (see HttpServerOptions::health_path).
+    HandleHealth(conn, req);
+    return;
+  }
   if (options.bearer_token.has_value() &&
       !BearerTokenMatches(View(req[http::field::authorization]), *options.bearer_token)) {
     conn->Respond(401, "Unauthorized", "WWW-Authenticate: Bearer\r\n",
                   "missing or wrong bearer token (Authorization: Bearer <token>)");
+    return;
+  }
+  if (endpoint == Endpoint::kSse) {
+    if (req.method() != http::verb::get) {
+      conn->Respond(405, "Method Not Allowed", "Allow: GET\r\n", "");
+      return;
+    }
+    HandleLegacyStream(conn, req);
+    return;
+  }
+  if (endpoint == Endpoint::kMessage) {
+    if (req.method() != http::verb::post) {
+      conn->Respond(405, "Method Not Allowed", "Allow: POST\r\n", "");
+      return;
+    }
+    HandleLegacyMessage(conn, req);
     return;
   }
   auto version = req.find("MCP-Protocol-Version");
@@ -715,6 +804,99 @@ void Impl::Handle(const std::shared_ptr<Connection>& conn, http::request<http::s
   }
 }
 
+void Impl::HandleHealth(const std::shared_ptr<Connection>& conn,
+                        http::request<http::string_body>& req) {
+  if (req.method() != http::verb::get) {
+    conn->Respond(405, "Method Not Allowed", "Allow: GET\r\n", "");
+    return;
+  }
+  std::string body = absl::StrCat(R"({"status":"ok","sessions":)", sessions.size(), "}");
+  conn->Respond(200, "OK", "Cache-Control: no-store\r\n", body, "application/json");
+}
+
+void Impl::HandleLegacyStream(const std::shared_ptr<Connection>& conn,
+                              http::request<http::string_body>& req) {
+  std::string accept = absl::AsciiStrToLower(View(req[http::field::accept]));
+  if (!accept.empty() && !absl::StrContains(accept, "text/event-stream") &&
+      !absl::StrContains(accept, "*/*")) {
+    conn->Respond(406, "Not Acceptable", "", "Accept must list text/event-stream");
+    return;
+  }
+  if (sessions.size() >= options.max_sessions) {
+    conn->Respond(503, "Service Unavailable", "Retry-After: 5\r\n",
+                  absl::StrCat("too many MCP sessions (limit ", options.max_sessions, ")"));
+    return;
+  }
+  auto session = std::make_shared<SessionState>();
+  session->id = NewSessionId();
+  session->legacy = true;
+  sessions[session->id] = session;
+  session_count.store(sessions.size());
+  auto stream = std::make_shared<Stream>();
+  stream->is_get = true;
+  stream->legacy = true;
+  stream->mode = Stream::Mode::kSse;
+  stream->connection = conn;
+  stream->session = session;
+  session->get_stream = stream;
+  conn->active = stream;
+  conn->Write(absl::StrCat(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Transfer-Encoding: chunked\r\n",
+      conn->keep_alive ? "" : "Connection: close\r\n", "\r\n"));
+  conn->Write(Chunk(absl::StrCat("event: endpoint\ndata: ", options.message_path,
+                                 "?sessionId=", session->id, "\n\n")));
+  conn->WatchForClose();
+  options.on_session(
+      std::make_unique<HttpSessionTransport>(weak_from_this(), session, options.max_message_bytes));
+}
+
+void Impl::HandleLegacyMessage(const std::shared_ptr<Connection>& conn,
+                               http::request<http::string_body>& req) {
+  absl::string_view target = View(req.target());
+  size_t query = target.find('?');
+  std::optional<std::string> session_id;
+  if (query != absl::string_view::npos) {
+    for (absl::string_view param : absl::StrSplit(target.substr(query + 1), '&')) {
+      if (absl::ConsumePrefix(&param, "sessionId=")) {
+        session_id = std::string(param);
+      }
+    }
+  }
+  if (!session_id.has_value() || session_id->empty()) {
+    conn->Respond(400, "Bad Request", "",
+                  absl::StrCat("missing sessionId: POST to the URL of the endpoint event of the "
+                               "session's event stream (GET ",
+                               options.sse_path, ")"));
+    return;
+  }
+  auto it = sessions.find(*session_id);
+  if (it == sessions.end() || !it->second->legacy) {
+    conn->Respond(404, "Not Found", "",
+                  absl::StrCat("no such session: ", *session_id,
+                               " (it ended when its event stream closed, or never existed)"));
+    return;
+  }
+  std::shared_ptr<SessionState> session = it->second;
+  std::string content_type = absl::AsciiStrToLower(View(req[http::field::content_type]));
+  if (!absl::StartsWith(content_type, "application/json")) {
+    conn->Respond(415, "Unsupported Media Type", "", "Content-Type must be application/json");
+    return;
+  }
+  // Checked here so that the client learns at once; the session would only answer on the
+  // event stream, and not at all for a broken response.
+  Frame frame = DecodeFrame(req.body(), {.allow_batch = true});
+  for (const FrameItem& item : frame.items) {
+    if (const auto* error = std::get_if<DecodeError>(&item)) {
+      conn->Respond(400, "Bad Request", "", error->ToMessage().Serialize(), "application/json");
+      return;
+    }
+  }
+  session->last_activity = SteadyClock::now();
+  conn->Respond(202, "Accepted", "", "Accepted");
+  Deliver(session, std::move(req.body()));
+}
+
 std::shared_ptr<SessionState> Impl::FindSession(const std::shared_ptr<Connection>& conn,
                                                 const http::request<http::string_body>& req) {
   auto header = req.find("Mcp-Session-Id");
@@ -723,10 +905,23 @@ std::shared_ptr<SessionState> Impl::FindSession(const std::shared_ptr<Connection
     return nullptr;
   }
   auto it = sessions.find(View(header->value()));
-  if (it == sessions.end()) {
+  if (it == sessions.end() || it->second->legacy) {
     conn->Respond(404, "Not Found", "",
                   Message::Error(std::nullopt, -32001, "Session not found").Serialize(),
                   "application/json");
+    return nullptr;
+  }
+  // The header must name the revision the session negotiated (absent: accepted, as the spec
+  // has the server assume 2025-03-26 when it has no other way to tell; this one has).
+  auto version = req.find("MCP-Protocol-Version");
+  const std::optional<ProtocolVersion>& negotiated = it->second->negotiated;
+  if (version != req.end() && negotiated.has_value() &&
+      ParseProtocolVersion(View(version->value())) != *negotiated) {
+    conn->Respond(400, "Bad Request", "",
+                  absl::StrCat("MCP-Protocol-Version ", View(version->value()),
+                               " differs from the protocol version negotiated for this session (",
+                               ToString(*negotiated), "): send MCP-Protocol-Version: ",
+                               ToString(*negotiated)));
     return nullptr;
   }
   return it->second;
@@ -978,6 +1173,10 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
   if (session->ended) {
     return;
   }
+  if (session->legacy) {
+    RouteLegacy(session, frame, send_options);
+    return;
+  }
   // A response (or a batch of responses) goes to the stream of its request and may finish it.
   Frame decoded = DecodeFrame(frame, {.allow_batch = true});
   std::vector<RequestId> answered;
@@ -1039,6 +1238,20 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
   }
 }
 
+void Impl::RouteLegacy(const std::shared_ptr<SessionState>& session, const std::string& frame,
+                       const SendOptions& send_options) {
+  std::shared_ptr<Connection> conn =
+      session->get_stream != nullptr ? Attached(session->get_stream) : nullptr;
+  if (conn == nullptr) {
+    return;  // not reached: the session ends with its stream
+  }
+  if (send_options.droppable && conn->queued_bytes > options.max_queued_bytes) {
+    session->dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  conn->Write(Chunk(absl::StrCat("event: message\ndata: ", frame, "\n\n")));
+}
+
 void Impl::CancelOutstanding(const std::shared_ptr<SessionState>& session, const RequestId& id) {
   auto it = session->request_streams.find(id);
   if (it == session->request_streams.end()) {
@@ -1088,7 +1301,13 @@ void Impl::StartSse(const std::shared_ptr<Stream>& stream) {
   session.streams[stream->number] = stream;
   std::shared_ptr<Connection> conn = Attached(stream);
   if (conn != nullptr && stream->priming) {
-    conn->Write(Chunk(absl::StrCat("id: ", stream->number, "-0\ndata:\n\n")));
+    // The retry field tells the client how long to wait before reconnecting (resuming with
+    // Last-Event-ID) should the stream break.
+    std::string retry;
+    if (options.sse_retry > absl::ZeroDuration()) {
+      retry = absl::StrCat("retry: ", absl::ToInt64Milliseconds(options.sse_retry), "\n");
+    }
+    conn->Write(Chunk(absl::StrCat("id: ", stream->number, "-0\n", retry, "data:\n\n")));
   }
 }
 
@@ -1240,6 +1459,28 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
     return absl::InvalidArgumentError(
         absl::StrCat("the MCP endpoint path must start with '/': ", options.path));
   }
+  std::vector<std::pair<const char*, const std::string*>> paths = {{"path", &options.path}};
+  if (!options.sse_path.empty()) {
+    paths.emplace_back("sse_path", &options.sse_path);
+    paths.emplace_back("message_path", &options.message_path);
+  }
+  if (!options.health_path.empty()) {
+    paths.emplace_back("health_path", &options.health_path);
+  }
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (!absl::StartsWith(*paths[i].second, "/")) {
+      return absl::InvalidArgumentError(absl::StrCat("HttpServerOptions::", paths[i].first,
+                                                     " must start with '/': '",
+                                                     *paths[i].second, "'"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (*paths[i].second == *paths[j].second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("HttpServerOptions::", paths[j].first, " and ", paths[i].first,
+                         " are both '", *paths[i].second, "': give each endpoint its own path"));
+      }
+    }
+  }
   beast::error_code ec;
   asio::ip::address address;
   if (options.host == "localhost") {
@@ -1278,6 +1519,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
   impl->port = impl->acceptor.local_endpoint(ec).port();
   impl->Accept();
   impl->ScheduleSweep();
+  impl->ScheduleKeepAlive();
   impl->thread = std::thread([raw = impl.get()]() noexcept {
     raw->io_thread_id.store(std::this_thread::get_id());
     beast::error_code run_ec;
@@ -1301,6 +1543,17 @@ std::string HttpServer::url() const {
     host = absl::StrCat("[", host, "]");
   }
   return absl::StrCat("http://", host, ":", impl_->port, impl_->options.path);
+}
+
+std::string HttpServer::sse_url() const {
+  if (impl_->options.sse_path.empty()) {
+    return "";
+  }
+  std::string host = impl_->options.host;
+  if (absl::StrContains(host, ':')) {
+    host = absl::StrCat("[", host, "]");
+  }
+  return absl::StrCat("http://", host, ":", impl_->port, impl_->options.sse_path);
 }
 
 size_t HttpServer::session_count() const { return impl_->session_count.load(); }

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -48,8 +49,11 @@ struct HttpResponse {
   long status = 0;
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
-  std::vector<std::string> events;     // data of each SSE event
-  std::vector<std::string> event_ids;  // its id ("" without one)
+  std::vector<std::string> events;       // data of each SSE event
+  std::vector<std::string> event_ids;    // its id ("" without one)
+  std::vector<std::string> event_names;  // its event field ("" without one)
+  std::vector<std::string> retries;      // its retry field ("" without one)
+  int keep_alives = 0;                   // comment-only blocks
 
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
@@ -116,17 +120,36 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     t->pending.erase(0, end + 2);
     std::string payload;
     std::string id;
+    std::string name;
+    std::string retry;
+    bool fields = false;  // a block of comments only (keep-alive) is no event
     for (absl::string_view line : absl::StrSplit(event, '\n')) {
       if (absl::ConsumePrefix(&line, "data:")) {
         absl::ConsumePrefix(&line, " ");
         absl::StrAppend(&payload, line);
+        fields = true;
       } else if (absl::ConsumePrefix(&line, "id:")) {
         absl::ConsumePrefix(&line, " ");
         id = std::string(line);
+        fields = true;
+      } else if (absl::ConsumePrefix(&line, "event:")) {
+        absl::ConsumePrefix(&line, " ");
+        name = std::string(line);
+        fields = true;
+      } else if (absl::ConsumePrefix(&line, "retry:")) {
+        absl::ConsumePrefix(&line, " ");
+        retry = std::string(line);
+        fields = true;
       }
+    }
+    if (!fields) {
+      t->response->keep_alives++;
+      continue;
     }
     t->response->events.push_back(payload);
     t->response->event_ids.push_back(id);
+    t->response->event_names.push_back(name);
+    t->response->retries.push_back(retry);
     if (t->request->on_event && !t->request->on_event(payload)) {
       return 0;  // ends the transfer
     }
@@ -361,7 +384,7 @@ TEST_F(HttpServerTest, ChecksMethodPathAndHeaders) {
   EXPECT_EQ(Post(ping, id, {kBothAccept, "Content-Type: text/plain"}).status, 415);
   EXPECT_EQ(Post(ping, id, {kBothAccept, kJsonType, "MCP-Protocol-Version: 1999-01-01"}).status,
             400);
-  EXPECT_EQ(Post(ping, id, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-06-18"}).status,
+  EXPECT_EQ(Post(ping, id, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-11-25"}).status,
             200);
   // Absent: 2025-03-26 is assumed, which is supported.
   EXPECT_EQ(Post(ping, id).status, 200);
@@ -907,6 +930,548 @@ TEST_F(HttpServerTest, StopEndsEverySession) {
   EXPECT_THAT(server_->sessions(), SizeIs(2));
   http_->Stop();
   http_->Stop();  // idempotent
+  EXPECT_EQ(http_->session_count(), 0u);
+  for (int i = 0; i < 500 && !server_->sessions().empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT(server_->sessions(), SizeIs(0));
+}
+
+// A legacy HTTP+SSE client's event stream, read on its own thread. Events are collected;
+// WaitFor waits (bounded) for one matching a substring. Close ends the transfer (on the next
+// event, which it provokes with a log message to every session).
+class LegacyStream {
+ public:
+  LegacyStream(std::string sse_url, std::vector<std::string> headers = {"Accept: text/event-stream"})
+      : thread_([this, url = std::move(sse_url), headers = std::move(headers)]() {
+          response_ = Fetch({.method = "GET",
+                             .url = url,
+                             .headers = headers,
+                             .on_event =
+                                 [this](const std::string& data) {
+                                   absl::MutexLock lock(&mu_);
+                                   seen_.push_back(data);
+                                   return !closing_;
+                                 }});
+          absl::MutexLock lock(&mu_);
+          done_ = true;
+        }) {}
+  ~LegacyStream() {
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+  // The first event whose data contains `needle` (polled for up to 20 s); "" when none came.
+  std::string WaitFor(absl::string_view needle) {
+    for (int i = 0; i < 4000; ++i) {
+      {
+        absl::MutexLock lock(&mu_);
+        for (const std::string& e : seen_) {
+          if (absl::StrContains(e, needle)) {
+            return e;
+          }
+        }
+        if (done_) {
+          return "";
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return "";
+  }
+
+  std::vector<std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+  // Ends the transfer (the client closes the stream); `poke` makes the server send an event.
+  HttpResponse Close(const std::function<void()>& poke) {
+    {
+      absl::MutexLock lock(&mu_);
+      closing_ = true;
+    }
+    for (int i = 0; i < 2000; ++i) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (done_) {
+          break;
+        }
+      }
+      poke();
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    thread_.join();
+    return response_;
+  }
+
+  // Waits for the transfer to end by itself (the server closed the stream).
+  HttpResponse Join() {
+    thread_.join();
+    return response_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  HttpResponse response_;
+  std::thread thread_;
+};
+
+// "http://127.0.0.1:PORT" of a URL.
+std::string Origin(const std::string& url) { return url.substr(0, url.find('/', 8)); }
+
+TEST_F(HttpServerTest, LegacySseSession) {
+  StartHttp();
+  std::string sse = http_->sse_url();
+  EXPECT_EQ(sse, Origin(url_) + "/sse");
+  LegacyStream stream(sse);
+  std::string endpoint = stream.WaitFor("/message?sessionId=");
+  ASSERT_FALSE(endpoint.empty());
+  // The session exists from the GET on, before initialize.
+  EXPECT_EQ(http_->session_count(), 1u);
+  std::string message_url = Origin(url_) + endpoint;
+  auto post = [&](const std::string& url, std::string body,
+                  std::vector<std::string> headers = {kJsonType}) {
+    return Fetch({.url = url, .headers = std::move(headers), .body = std::move(body)});
+  };
+  HttpResponse init = post(message_url, Initialize("{}", "2024-11-05"));
+  EXPECT_EQ(init.status, 202);
+  EXPECT_EQ(init.body, "Accepted");
+  std::string answer = stream.WaitFor(R"("id":1)");
+  EXPECT_THAT(answer, HasSubstr(R"("protocolVersion":"2024-11-05")"));
+  EXPECT_THAT(answer, HasSubstr(R"("name":"http-test")"));
+  EXPECT_EQ(post(message_url, kInitialized).status, 202);
+  EXPECT_EQ(post(message_url,
+                 R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"progress",)"
+                 R"("arguments":{},"_meta":{"progressToken":"p1"}}})")
+                .status,
+            202);
+  EXPECT_THAT(stream.WaitFor(R"("id":7)"), HasSubstr("finished"));
+  std::vector<std::string> seen = stream.seen();
+  // Progress and the log went on the same stream, before the answer.
+  ASSERT_GE(seen.size(), 5u);
+  EXPECT_THAT(seen[seen.size() - 4], HasSubstr(R"("progress":1)"));
+  EXPECT_THAT(seen[seen.size() - 3], HasSubstr("working"));
+  EXPECT_THAT(seen[seen.size() - 2], HasSubstr(R"("progress":2)"));
+
+  // Bad input is refused with a clear status and disturbs nothing.
+  std::string base_message = Origin(url_) + "/message";
+  HttpResponse unknown = post(base_message + "?sessionId=nope", kInitialized);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, HasSubstr("no such session"));
+  EXPECT_EQ(post(base_message, kInitialized).status, 400);
+  HttpResponse bad_json = post(message_url, "{not json");
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_THAT(bad_json.body, HasSubstr("-32700"));
+  EXPECT_EQ(post(message_url, kInitialized, {"Content-Type: text/plain"}).status, 415);
+  EXPECT_EQ(Fetch({.method = "GET", .url = message_url}).status, 405);
+  // A legacy session id is no Streamable session, and the other way round.
+  std::string legacy_id = endpoint.substr(endpoint.find('=') + 1);
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":2,"method":"ping"})", legacy_id).status, 404);
+  std::string streamable = Open();
+  EXPECT_EQ(post(base_message + "?sessionId=" + streamable, kInitialized).status, 404);
+  EXPECT_EQ(post(message_url, R"({"jsonrpc":"2.0","id":8,"method":"ping"})").status, 202);
+  EXPECT_THAT(stream.WaitFor(R"("id":8)"), HasSubstr(R"("result":{})"));
+
+  // Closing the stream ends the session: the Server sees its client go, and the message URL
+  // is gone.
+  HttpResponse get = stream.Close([&]() { server_->Log(LoggingLevel::kWarning, Json::String("x")); });
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.header("content-type"), "text/event-stream");
+  ASSERT_FALSE(get.event_names.empty());
+  EXPECT_EQ(get.event_names[0], "endpoint");
+  EXPECT_EQ(get.event_names.back(), "message");
+  for (int i = 0; i < 500 && http_->session_count() != 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(http_->session_count(), 1u);  // the Streamable one
+  for (int i = 0; i < 500 && server_->sessions().size() != 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT(server_->sessions(), SizeIs(1));
+  EXPECT_EQ(post(message_url, kInitialized).status, 404);
+  EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":2,"method":"ping"})", streamable).status, 200);
+}
+
+TEST_F(HttpServerTest, LegacySseSessionEndsWhenTheServerSideCloses) {
+  TransportPtr kept;
+  absl::Notification got;
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Start({.on_session = [&](TransportPtr transport) {
+        kept = std::move(transport);
+        got.Notify();
+      }});
+  ASSERT_THAT(http.status(), IsOk());
+  LegacyStream stream((*http)->sse_url());
+  ASSERT_TRUE(got.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  // Destroyed without being started: the session ends and its stream is closed.
+  kept.reset();
+  HttpResponse get = stream.Join();
+  EXPECT_EQ(get.status, 200);
+  EXPECT_THAT(get.event_names, ElementsAre("endpoint"));
+  EXPECT_EQ((*http)->session_count(), 0u);
+}
+
+TEST_F(HttpServerTest, LegacySseProtections) {
+  StartHttp({.max_message_bytes = 1024, .max_sessions = 1, .bearer_token = "s3cret"});
+  std::string sse = http_->sse_url();
+  const std::string auth = "Authorization: Bearer s3cret";
+  // Without the token, from a foreign origin, or naming a foreign host: refused, no session.
+  EXPECT_EQ(Fetch({.method = "GET", .url = sse, .headers = {"Accept: text/event-stream"}}).status,
+            401);
+  EXPECT_EQ(Fetch({.method = "GET",
+                   .url = sse,
+                   .headers = {"Accept: text/event-stream", auth, "Origin: http://evil.example"}})
+                .status,
+            403);
+  EXPECT_EQ(Fetch({.method = "GET",
+                   .url = sse,
+                   .headers = {"Accept: text/event-stream", auth, "Host: evil.example"}})
+                .status,
+            403);
+  EXPECT_EQ(Fetch({.method = "GET", .url = sse, .headers = {"Accept: application/json", auth}})
+                .status,
+            406);
+  EXPECT_EQ(Fetch({.url = sse, .headers = {kJsonType, auth}, .body = "{}"}).status, 405);
+  EXPECT_EQ(http_->session_count(), 0u);
+
+  LegacyStream stream(sse, {"Accept: text/event-stream", auth});
+  std::string endpoint = stream.WaitFor("/message?sessionId=");
+  ASSERT_FALSE(endpoint.empty());
+  std::string message_url = Origin(url_) + endpoint;
+  // max_sessions counts legacy sessions.
+  EXPECT_EQ(Post(Initialize(), "", {kBothAccept, kJsonType, auth}).status, 503);
+  EXPECT_EQ(Fetch({.method = "GET", .url = sse, .headers = {"Accept: text/event-stream", auth}})
+                .status,
+            503);
+  const std::string ping = R"({"jsonrpc":"2.0","id":5,"method":"ping"})";
+  EXPECT_EQ(Fetch({.url = message_url, .headers = {kJsonType}, .body = ping}).status, 401);
+  EXPECT_EQ(Fetch({.url = message_url,
+                   .headers = {kJsonType, auth, "Origin: http://evil.example"},
+                   .body = ping})
+                .status,
+            403);
+  std::string big = absl::StrCat(R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":")",
+                                 std::string(4096, 'a'), R"("}})");
+  EXPECT_EQ(Fetch({.url = message_url, .headers = {kJsonType, auth}, .body = big}).status, 413);
+  // None of it reached the session or disturbed it.
+  EXPECT_EQ(Fetch({.url = message_url, .headers = {kJsonType, auth}, .body = Initialize()}).status,
+            202);
+  EXPECT_THAT(stream.WaitFor(R"("id":1)"), HasSubstr("protocolVersion"));
+  std::vector<std::string> seen = stream.seen();
+  EXPECT_THAT(seen, SizeIs(2)) << seen.back();
+  stream.Close([&]() { server_->Log(LoggingLevel::kWarning, Json::String("x")); });
+}
+
+TEST_F(HttpServerTest, LegacySseCanBeTurnedOffAndPathsMustDiffer) {
+  StartHttp({.sse_path = ""});
+  EXPECT_EQ(http_->sse_url(), "");
+  EXPECT_EQ(Fetch({.method = "GET",
+                   .url = Origin(url_) + "/sse",
+                   .headers = {"Accept: text/event-stream"}})
+                .status,
+            404);
+  EXPECT_EQ(Fetch({.url = Origin(url_) + "/message?sessionId=x", .body = kInitialized}).status,
+            404);
+  auto start = [](HttpServerOptions o) {
+    o.on_session = [](TransportPtr) {};
+    return HttpServer::Start(std::move(o)).status();
+  };
+  EXPECT_THAT(start({.sse_path = "/mcp"}).message(), HasSubstr("path and sse_path"));
+  EXPECT_THAT(start({.message_path = ""}).message(), HasSubstr("message_path"));
+  EXPECT_THAT(start({.health_path = "healthz"}).message(), HasSubstr("must start with '/'"));
+}
+
+// Records how a transport ended.
+class ClosedSink : public TransportSink {
+ public:
+  void OnFrame(absl::string_view) override {}
+  void OnOversizedFrame(const OversizedFrame&) override {}
+  void OnTransportClosed(absl::Status status) override {
+    absl::MutexLock lock(&mu_);
+    closed_ = std::move(status);
+  }
+  std::optional<absl::Status> closed() {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::optional<absl::Status> closed_ ABSL_GUARDED_BY(mu_);
+};
+
+// A legacy reader that stops reading: droppable messages are dropped while its connection is
+// behind (counted), others queue until the connection is given up, which ends its session.
+TEST_F(HttpServerTest, LegacySseSlowReader) {
+  TransportPtr kept;
+  absl::Notification got;
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+      {.on_session =
+           [&](TransportPtr transport) {
+             kept = std::move(transport);
+             got.Notify();
+           },
+       .max_queued_bytes = 64 << 10,
+       .max_connection_queue_bytes = 1 << 20});
+  ASSERT_THAT(http.status(), IsOk());
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*http)->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string get =
+      "GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+  ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+  ASSERT_TRUE(got.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  ClosedSink sink;
+  ASSERT_THAT(kept->Start(&sink), IsOk());
+  // Never read from here on.
+  const std::string log = absl::StrCat(
+      R"({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":")",
+      std::string(16 << 10, 'x'), R"("}})");
+  for (int i = 0; i < 20000 && kept->stats().dropped_messages == 0; ++i) {
+    ASSERT_THAT(kept->Send(log, {.droppable = true}), IsOk());
+  }
+  EXPECT_GT(kept->stats().dropped_messages, 0u);
+  EXPECT_EQ((*http)->session_count(), 1u);
+  // Messages that are never dropped pile up until the connection is given up (bounded).
+  const std::string notice = absl::StrCat(
+      R"({"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":")",
+      std::string(16 << 10, 'y'), R"("}})");
+  for (int i = 0; i < 20000 && !sink.closed().has_value(); ++i) {
+    if (!kept->Send(notice).ok()) {
+      break;
+    }
+    if (i % 64 == 0) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
+  for (int i = 0; i < 2000 && !sink.closed().has_value(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(sink.closed().has_value());
+  EXPECT_EQ((*http)->session_count(), 0u);
+  close(fd);
+  kept.reset();
+}
+
+TEST_F(HttpServerTest, HealthCheck) {
+  StartHttp({.bearer_token = "s3cret"});
+  std::string health = Origin(url_) + "/healthz";
+  // No token needed.
+  HttpResponse r = Fetch({.method = "GET", .url = health, .headers = {}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(r.body, R"({"status":"ok","sessions":0})");
+  ASSERT_EQ(Post(Initialize(), "", {kBothAccept, kJsonType, "Authorization: Bearer s3cret"}).status,
+            200);
+  EXPECT_EQ(Fetch({.method = "GET", .url = health, .headers = {}}).body,
+            R"({"status":"ok","sessions":1})");
+  // Host (DNS rebinding) and Origin still checked; only GET.
+  EXPECT_EQ(Fetch({.method = "GET", .url = health, .headers = {"Host: evil.example"}}).status, 403);
+  EXPECT_EQ(
+      Fetch({.method = "GET", .url = health, .headers = {"Origin: http://evil.example"}}).status,
+      403);
+  EXPECT_EQ(Fetch({.url = health, .headers = {}, .body = "{}"}).status, 405);
+}
+
+TEST_F(HttpServerTest, PrimingEventsCarryRetryOnlyFrom2025_11_25) {
+  StartHttp({.sse_retry = absl::Milliseconds(250)});
+  const std::string call =
+      R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"progress",)"
+      R"("arguments":{},"_meta":{"progressToken":"p1"}}})";
+  std::string current = Open();
+  HttpResponse primed = Post(call, current, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-11-25"});
+  ASSERT_EQ(primed.status, 200);
+  ASSERT_THAT(primed.events, SizeIs(5)) << primed.body;
+  EXPECT_EQ(primed.events[0], "");
+  EXPECT_EQ(primed.retries[0], "250");
+  // Only the priming event carries it.
+  EXPECT_THAT(std::vector<std::string>(primed.retries.begin() + 1, primed.retries.end()),
+              ElementsAre("", "", "", ""));
+
+  std::string older = Open("{}", "2025-06-18");
+  HttpResponse plain = Post(call, older, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-06-18"});
+  ASSERT_EQ(plain.status, 200);
+  ASSERT_THAT(plain.events, SizeIs(4)) << plain.body;
+  EXPECT_THAT(plain.retries, ElementsAre("", "", "", ""));
+  EXPECT_THAT(plain.body, ::testing::Not(HasSubstr("retry:")));
+
+  // The GET stream too.
+  HttpResponse get = Fetch({.method = "GET",
+                            .url = url_,
+                            .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + current,
+                                        "MCP-Protocol-Version: 2025-11-25"},
+                            .on_event = [](const std::string&) { return false; }});
+  ASSERT_THAT(get.retries, SizeIs(1));
+  EXPECT_EQ(get.retries[0], "250");
+}
+
+TEST_F(HttpServerTest, ProtocolVersionHeaderMustMatchTheSession) {
+  StartHttp();
+  const std::string ping = R"({"jsonrpc":"2.0","id":9,"method":"ping"})";
+  std::string id = Open();
+  HttpResponse mismatch =
+      Post(ping, id, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-06-18"});
+  EXPECT_EQ(mismatch.status, 400);
+  EXPECT_THAT(mismatch.body, HasSubstr("MCP-Protocol-Version 2025-06-18 differs from the protocol "
+                                       "version negotiated for this session (2025-11-25)"));
+  EXPECT_EQ(Fetch({.method = "GET",
+                   .url = url_,
+                   .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + id,
+                               "MCP-Protocol-Version: 2025-03-26"}})
+                .status,
+            400);
+  EXPECT_EQ(Post(ping, id, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-11-25"}).status,
+            200);
+  EXPECT_EQ(Post(ping, id).status, 200);  // absent: accepted
+  std::string older = Open("{}", "2025-06-18");
+  EXPECT_EQ(Post(ping, older, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-06-18"}).status,
+            200);
+  EXPECT_EQ(Post(ping, older, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2025-11-25"}).status,
+            400);
+}
+
+// Every kind of bad request gets its status, and a session open meanwhile (with a GET stream)
+// is not disturbed by any of them.
+TEST_F(HttpServerTest, MalformedRequestsLeaveOtherSessionsAlone) {
+  StartHttp({.max_message_bytes = 4096, .request_read_timeout = absl::Milliseconds(200)});
+  std::string bystander = Open();
+  absl::Notification opened;
+  HttpResponse get_response;
+  std::thread get([&]() {
+    get_response = Fetch({.method = "GET",
+                          .url = url_,
+                          .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + bystander},
+                          .on_event = [](const std::string& data) { return data.empty(); },
+                          .on_headers = [&]() { opened.Notify(); }});
+  });
+  ASSERT_TRUE(opened.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  std::string victim = Open();
+  const std::string ping = R"({"jsonrpc":"2.0","id":9,"method":"ping"})";
+  auto bystander_works = [&](const std::string& after) {
+    HttpResponse pong = Post(ping, bystander);
+    EXPECT_EQ(pong.status, 200) << "after " << after;
+    EXPECT_THAT(pong.body, HasSubstr(R"("result":{})")) << "after " << after;
+  };
+  EXPECT_EQ(Post("{not json", victim).status, 400);
+  bystander_works("bad JSON");
+  EXPECT_EQ(Post(ping, victim, {kBothAccept, "Content-Type: text/plain"}).status, 415);
+  bystander_works("wrong content type");
+  EXPECT_EQ(Post(absl::StrCat(R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":")",
+                              std::string(1 << 20, 'a'), R"("}})"),
+                 victim)
+                .status,
+            413);
+  bystander_works("a huge body");
+  EXPECT_EQ(Post(ping, "no-such-session").status, 404);
+  bystander_works("an unknown session");
+  EXPECT_EQ(Post(ping, victim, {kBothAccept, kJsonType, "MCP-Protocol-Version: 2024-13-45"}).status,
+            400);
+  bystander_works("a bad protocol version header");
+  EXPECT_EQ(Post(ping, victim, {kBothAccept, kJsonType, "Origin: http://evil.example"}).status,
+            403);
+  bystander_works("a foreign Origin");
+  // Slowloris: a request that never completes is cut off after request_read_timeout.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(http_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval bound{.tv_sec = 20, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  const std::string partial =
+      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"";
+  ASSERT_EQ(write(fd, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  bystander_works("a partial request (still open)");
+  char byte;
+  EXPECT_EQ(read(fd, &byte, 1), 0);  // the server closed the connection
+  close(fd);
+  bystander_works("a partial request");
+  // Garbage that is not HTTP at all.
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  const std::string garbage = "\x16\x03\x01 not http at all\r\n\r\n";
+  ASSERT_EQ(write(fd, garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
+  std::string reply;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 400"));
+  bystander_works("bytes that are not HTTP");
+  // The victim session itself survived its bad requests too, and the bystander's GET stream
+  // still carries messages.
+  EXPECT_EQ(Post(ping, victim).status, 200);
+  server_->Log(LoggingLevel::kWarning, Json::String("still here"));
+  get.join();
+  EXPECT_EQ(get_response.status, 200);
+  ASSERT_FALSE(get_response.events.empty());
+  EXPECT_THAT(get_response.events.back(), HasSubstr("still here"));
+}
+
+TEST_F(HttpServerTest, KeepAliveCommentsOnIdleStreams) {
+  StartHttp({.sse_keepalive = absl::Milliseconds(50)});
+  std::string id = Open();
+  absl::Notification opened;
+  HttpResponse get;
+  std::thread reader([&]() {
+    get = Fetch({.method = "GET",
+                 .url = url_,
+                 .headers = {"Accept: text/event-stream", "Mcp-Session-Id: " + id},
+                 .on_event = [](const std::string&) { return false; },
+                 .on_headers = [&]() { opened.Notify(); }});
+  });
+  ASSERT_TRUE(opened.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  // Ten times the keep-alive interval of silence, then a real event ends the transfer.
+  absl::SleepFor(absl::Milliseconds(500));
+  server_->Log(LoggingLevel::kWarning, Json::String("after the quiet"));
+  reader.join();
+  EXPECT_EQ(get.status, 200);
+  EXPECT_GE(get.keep_alives, 1);
+  EXPECT_THAT(get.body, HasSubstr(": keep-alive\n\n"));
+  ASSERT_THAT(get.events, SizeIs(1));
+  EXPECT_THAT(get.events[0], HasSubstr("after the quiet"));
+}
+
+TEST_F(HttpServerTest, TypeScriptSdkSseClient) {
+  std::string modules = testing::E2eNodeModules();
+  MCPGW_REQUIRE_OR_SKIP(!modules.empty(), "MCPGW_REQUIRE_NPM",
+                        "the npm test kit is not installed (run scripts/setup.sh --tests)");
+  StartHttp();
+  testing::ChildResult r = testing::RunProgram(
+      {modules + "/.bin/node", std::string(MCPGW_E2E_DIR) + "/sdk-sse-client.mjs",
+       http_->sse_url()});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  absl::StatusOr<Json> seen = Json::Parse(r.out.substr(0, r.out.find('\n')));
+  ASSERT_TRUE(seen.ok()) << r.out;
+  const JsonValue& v = seen->value();
+  EXPECT_EQ(SerializeJson(v["server"]), R"("http-test")");
+  EXPECT_EQ(SerializeJson(v["tools"]), R"(["echo","progress","gate","sample"])");
+  EXPECT_EQ(SerializeJson(v["echo"]), R"("echoed")");
+  EXPECT_EQ(SerializeJson(v["slow"]), R"("finished")");
+  EXPECT_EQ(SerializeJson(v["progress"]), "[1,2]");
+  EXPECT_EQ(SerializeJson(v["logs"]), R"(["working"])");
+  EXPECT_EQ(SerializeJson(v["sampled"]), R"("sampled: Paris")");
+  // The client closed its event stream, which ended the session (bounded wait).
+  for (int i = 0; i < 500 && http_->session_count() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(http_->session_count(), 0u);
   for (int i = 0; i < 500 && !server_->sessions().empty(); ++i) {
     absl::SleepFor(absl::Milliseconds(10));

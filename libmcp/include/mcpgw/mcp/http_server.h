@@ -6,6 +6,18 @@
 // `on_session` as a Transport, which the caller serves like any other, typically with
 // Server::Serve or a Session.
 //
+// The same server also speaks the legacy HTTP+SSE transport of revision 2024-11-05 (for older
+// clients; `sse_path` empty turns it off): a GET on `sse_path` (default `/sse`) opens a session
+// and its event stream, whose first event (`event: endpoint`) names the URL
+// `<message_path>?sessionId=<id>` where the client POSTs its messages (answered 202
+// "Accepted"); everything the server sends for that session, answers included, goes on that one
+// stream, and closing it ends the session. And it answers health checks on `health_path`
+// (default `/healthz`): `{"status":"ok","sessions":N}`.
+//
+// Streamable requests on a session must name its negotiated revision in
+// `MCP-Protocol-Version` when they carry the header (another one gets 400 saying which to
+// send); without it they are accepted.
+//
 //   auto server = Server::Create({.info = {.name = "weather", .version = "1.0"}});
 //   MCPGW_ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> http, HttpServer::Start({
 //       .on_session = [server](TransportPtr transport) {
@@ -33,9 +45,15 @@
 namespace mcpgw::mcp {
 
 // Called on the server's I/O thread for each new MCP session, with the transport that carries
-// it. The transport already holds the `initialize` request, delivered when it is started. If
-// the transport is destroyed without being started, the session ends and the client's
-// initialize gets a JSON-RPC error. Must not block.
+// it. Must not block.
+// - Streamable HTTP: called for the POST carrying `initialize`; the transport already holds
+//   that request, delivered when it is started. If the transport is destroyed without being
+//   started, the session ends and the client's initialize gets a JSON-RPC error.
+// - Legacy HTTP+SSE: called when the client opens its event stream (GET `sse_path`), before
+//   it has sent any message: the transport holds nothing yet, and the client's messages
+//   (`initialize` first) are delivered as they are POSTed, once it is started (those POSTed
+//   earlier wait). If the transport is destroyed without being started, the session ends and
+//   its event stream is closed.
 using HttpSessionCallback = absl::AnyInvocable<void(TransportPtr transport)>;
 
 struct HttpServerOptions {
@@ -44,8 +62,25 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   // 0 picks a free port (see HttpServer::port()).
   uint16_t port = 0;
-  // The MCP endpoint. Other paths get 404.
+  // The MCP endpoint (Streamable HTTP). Paths other than this one, `sse_path`, `message_path`
+  // and `health_path` get 404.
   std::string path = "/mcp";
+  // Legacy HTTP+SSE (2024-11-05): the event stream a client GETs to open a session, and the
+  // URL it POSTs its messages to (the endpoint event names `<message_path>?sessionId=<id>`).
+  // Empty `sse_path` turns legacy HTTP+SSE off. Each must differ from the others and start
+  // with '/'. Legacy sessions count towards `max_sessions`, need the bearer token and pass the
+  // Host/Origin checks like the others; a message POSTed for an unknown or ended session gets
+  // 404. A legacy session lives as long as its event stream: it ends (the sink gets
+  // OnTransportClosed(OK)) when the client closes the stream or the connection breaks, so
+  // `session_idle_timeout` does not apply to it; keep-alive comments (`sse_keepalive`) find
+  // a vanished client.
+  std::string sse_path = "/sse";
+  std::string message_path = "/message";
+  // Health check: GET answers 200 `{"status":"ok","sessions":N}` (application/json). It is
+  // outside the session machinery and needs no bearer token (load balancers and probes rarely
+  // carry one, and it reveals only a count), but Host and Origin are checked as everywhere.
+  // Empty: no health endpoint.
+  std::string health_path = "/healthz";
   // Required.
   HttpSessionCallback on_session;
   // Limit on one POST body (a larger one gets 413) and on each message the server sends.
@@ -90,14 +125,23 @@ struct HttpServerOptions {
   // and can be resumed.
   size_t max_queued_bytes = size_t{4} << 20;
   size_t max_connection_queue_bytes = size_t{64} << 20;
+  // SSE `retry` field (reconnection delay the client should wait) sent in the priming event
+  // that opens a stream of a 2025-11-25 (or later) request; never to older clients, which
+  // get no priming event at all. Zero: no retry field. Whole milliseconds.
+  absl::Duration sse_retry = absl::Seconds(1);
+  // An SSE stream (Streamable or legacy) on which nothing was written for this long gets a
+  // comment line (`: keep-alive`), which keeps proxies from closing it and lets a vanished
+  // client be noticed. Zero: none.
+  absl::Duration sse_keepalive = absl::Seconds(15);
 };
 
 // HttpServer accepts connections until Stop. Thread-safe.
 class HttpServer {
  public:
   // Start binds and begins serving. Returns InvalidArgument for a non-loopback host without
-  // a bearer token, an empty token, a path not starting with '/' or a missing on_session;
-  // Unavailable when the address cannot be bound.
+  // a bearer token, an empty token, a path not starting with '/' (or two paths the same), an
+  // empty `message_path` with legacy on, or a missing on_session; Unavailable when the
+  // address cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options);
 
   // Stops the server (see Stop).
@@ -109,7 +153,9 @@ class HttpServer {
   uint16_t port() const;
   // "http://<host>:<port><path>".
   std::string url() const;
-  // Sessions currently open.
+  // "http://<host>:<port><sse_path>"; empty when legacy HTTP+SSE is off.
+  std::string sse_url() const;
+  // Sessions currently open (Streamable and legacy).
   size_t session_count() const;
 
   // Stop closes the listener and every connection, and ends every session: each transport's
