@@ -78,6 +78,21 @@ long PostInitialize(const std::string& url, const std::vector<std::string>& head
   return status;
 }
 
+// GETs `url`; the HTTP status.
+long Get(const std::string& url, std::string* body) {
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  }
+  curl_easy_cleanup(curl);
+  return status;
+}
+
 // The server scenarios of the 2025-11-25 requirements, every one of them, through the gateway:
 // tools, prompts, resources, subscriptions, completion, logging, progress, sampling and
 // elicitation forwarded from the upstream to the calling session, SSE streams, session
@@ -145,6 +160,11 @@ TEST(HttpGateway, RequireTokenMakesOneAndPrintsItOnce) {
   body.clear();
   EXPECT_EQ(PostInitialize(gateway.url, {"Authorization: Bearer " + token}, &body), 200);
   EXPECT_THAT(body, HasSubstr(R"("protocolVersion":"2025-11-25")"));
+  // The health check answers without a token (it tells nothing but the session count).
+  body.clear();
+  std::string base = gateway.url.substr(0, gateway.url.rfind("/mcp"));
+  EXPECT_EQ(Get(base + "/healthz", &body), 200);
+  EXPECT_EQ(body, R"({"status":"ok","sessions":1})");
 
   testing::ChildResult ended = gateway.program->Stop(SIGTERM);
   EXPECT_EQ(ended.exit_code, 0) << ended.err;

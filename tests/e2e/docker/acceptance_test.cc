@@ -372,7 +372,8 @@ TEST_P(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   EXPECT_THAT(left, IsEmpty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, Acceptance, ::testing::Values("stdio", "streamable"));
+INSTANTIATE_TEST_SUITE_P(Transports, Acceptance,
+                         ::testing::Values("stdio", "streamable", "sse"));
 
 }  // namespace
 }  // namespace mcpgw
