@@ -199,8 +199,8 @@ void WriteAll(int fd, absl::string_view bytes) {
   }
 }
 
-// An HTTP server answering each request (one per connection) with what `handler` returns:
-// a whole raw response. Records the requests.
+// An HTTP server answering each request (one per connection, each on its own thread) with
+// what `handler` returns: a whole raw response. Records the requests.
 class CannedServer {
  public:
   using Handler = std::function<std::string(const std::string& request)>;
@@ -211,6 +211,9 @@ class CannedServer {
   ~CannedServer() {
     stop_ = true;
     thread_.join();
+    for (std::thread& t : connections_) {
+      t.join();
+    }
     close(fd_);
   }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", PortOf(fd_), "/mcp"); }
@@ -234,9 +237,14 @@ class CannedServer {
         continue;
       }
       int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (conn < 0) {
-        continue;
+      if (conn >= 0) {
+        connections_.emplace_back([this, conn]() { Serve(conn); });
       }
+    }
+  }
+
+  void Serve(int conn) {
+    {
       std::string request = ReadRequest(conn);
       {
         absl::MutexLock lock(&mu_);
@@ -258,6 +266,7 @@ class CannedServer {
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::vector<std::thread> connections_;
   absl::Mutex mu_;
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
 };
@@ -455,12 +464,12 @@ class HttpClientTest : public ::testing::Test {
                       return TextResult("through the gate");
                     }),
                 IsOk());
-    ASSERT_THAT(server_->AddSyncTool(
-                    MakeTool("big"),
-                    [](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
-                      return TextResult(std::string(64 << 10, 'b'));
-                    }),
-                IsOk());
+    ASSERT_THAT(
+        server_->AddSyncTool(MakeTool("big"),
+                             [](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
+                               return TextResult(std::string(64 << 10, 'b'));
+                             }),
+        IsOk());
     ASSERT_THAT(server_->AddTool(
                     MakeTool("sample"),
                     [](const Json&, RequestContext ctx, Reply<CallToolResult> reply) {
@@ -483,18 +492,18 @@ class HttpClientTest : public ::testing::Test {
     Resource watched;
     watched.uri = "test://watched";
     watched.name = "watched";
-    ASSERT_THAT(server_->AddResource(watched,
-                                     [](const std::string& uri,
-                                        const std::map<std::string, std::string>&, RequestContext,
-                                        Reply<ReadResourceResult> reply) {
-                                       ReadResourceResult r;
-                                       ResourceContents c;
-                                       c.uri = uri;
-                                       c.text = "watched";
-                                       r.contents.push_back(c);
-                                       std::move(reply)(r);
-                                     }),
-                IsOk());
+    ASSERT_THAT(
+        server_->AddResource(watched,
+                             [](const std::string& uri, const std::map<std::string, std::string>&,
+                                RequestContext, Reply<ReadResourceResult> reply) {
+                               ReadResourceResult r;
+                               ResourceContents c;
+                               c.uri = uri;
+                               c.text = "watched";
+                               r.contents.push_back(c);
+                               std::move(reply)(r);
+                             }),
+        IsOk());
   }
 
   void TearDown() override {
@@ -612,18 +621,17 @@ TEST_F(HttpClientTest, GetStreamDeliversServerInitiatedNotifications) {
   StartHttp();
   ASSERT_THAT(Connect({}).status(), IsOk());
   absl::Notification changed;
-  client_->SetNotificationHandler("notifications/tools/list_changed",
-                                  [&](const Message&) {
-                                    if (!changed.HasBeenNotified()) {
-                                      changed.Notify();
-                                    }
-                                  });
-  ASSERT_THAT(server_->AddSyncTool(MakeTool("late"),
-                                   [](const Json&, RequestContext&)
-                                       -> absl::StatusOr<CallToolResult> {
-                                     return TextResult("late");
-                                   }),
-              IsOk());
+  client_->SetNotificationHandler("notifications/tools/list_changed", [&](const Message&) {
+    if (!changed.HasBeenNotified()) {
+      changed.Notify();
+    }
+  });
+  ASSERT_THAT(
+      server_->AddSyncTool(MakeTool("late"),
+                           [](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
+                             return TextResult("late");
+                           }),
+      IsOk());
   EXPECT_TRUE(changed.WaitForNotificationWithTimeout(absl::Seconds(20)));
 }
 
@@ -640,8 +648,8 @@ TEST_F(HttpClientTest, CustomHeadersCarryTheBearerToken) {
   ASSERT_THAT(Connect({.headers = {{"Authorization", "Bearer s3cret"}}}).status(), IsOk());
   ASSERT_THAT(Call("echo").status(), IsOk());
 
-  std::optional<absl::Status> wrong = CloseStatusOfRawInitialize(
-      {.url = url_, .headers = {{"Authorization", "Bearer nope"}}});
+  std::optional<absl::Status> wrong =
+      CloseStatusOfRawInitialize({.url = url_, .headers = {{"Authorization", "Bearer nope"}}});
   ASSERT_TRUE(wrong.has_value());
   EXPECT_THAT(*wrong, StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr(url_)));
   EXPECT_THAT(wrong->message(), HasSubstr("Authorization"));
@@ -700,8 +708,8 @@ TEST_F(HttpClientTest, ParsesServerSentEvents) {
         "data: \"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":1}}\r\r"
         "event: message\ndata:{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n");
   });
-  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
-      {.url = canned.url(), .kind = HttpTransportKind::kStreamable});
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(), .kind = HttpTransportKind::kStreamable});
   ASSERT_THAT(transport.status(), IsOk());
   RecordingSink sink;
   ASSERT_THAT((*transport)->Start(&sink), IsOk());
@@ -725,8 +733,8 @@ TEST_F(HttpClientTest, OneFailedCallIsAnErrorAnswerAndMalformedAnswersClose) {
     return CannedServer::Response("200 OK", "application/json",
                                   R"({"jsonrpc":"2.0","id":1,"result":{}})");
   });
-  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
-      {.url = canned.url(), .kind = HttpTransportKind::kStreamable});
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(), .kind = HttpTransportKind::kStreamable});
   ASSERT_THAT(transport.status(), IsOk());
   RecordingSink sink;
   ASSERT_THAT((*transport)->Start(&sink), IsOk());
@@ -747,6 +755,35 @@ TEST_F(HttpClientTest, OneFailedCallIsAnErrorAnswerAndMalformedAnswersClose) {
   EXPECT_THAT(closed->message(), HasSubstr(canned.url()));
   EXPECT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":4,"method":"ping"})"),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(HttpClientTest, ACallWithNoAnswerInTimeFailsAloneAndTheTransportGoesOn) {
+  CannedServer canned([](const std::string& request) {
+    if (absl::StrContains(request, "\"slow\"")) {
+      absl::SleepFor(absl::Seconds(2));
+    }
+    return CannedServer::Response("200 OK", "application/json",
+                                  R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  });
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(),
+                                 .kind = HttpTransportKind::kStreamable,
+                                 .response_timeout = absl::Milliseconds(300)});
+  ASSERT_THAT(transport.status(), IsOk());
+  RecordingSink sink;
+  ASSERT_THAT((*transport)->Start(&sink), IsOk());
+  ASSERT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":7,"method":"slow"})"), IsOk());
+  ASSERT_TRUE(sink.WaitForFrames(1));
+  absl::StatusOr<Message> error = DecodeMessage(sink.frames()[0]);
+  ASSERT_THAT(error.status(), IsOk());
+  ASSERT_EQ(error->kind(), MessageKind::kErrorResponse);
+  EXPECT_EQ(*error->id(), RequestId(7));
+  EXPECT_EQ(error->error().code, error_code::kRequestTimeout);
+  EXPECT_THAT(error->error().message, HasSubstr(canned.url()));
+  ASSERT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":1,"method":"ping"})"), IsOk());
+  ASSERT_TRUE(sink.WaitForFrames(2));
+  EXPECT_EQ(sink.frames()[1], R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  (*transport)->Close();
 }
 
 TEST_F(HttpClientTest, ConnectionRefusedIsUnavailable) {
@@ -795,9 +832,9 @@ TEST_F(HttpClientTest, ExpiredSessionIsReinitializedAndSubscriptionsRenewed) {
   StartHttp();
   uint16_t port = http_->port();
   ASSERT_THAT(Connect({}).status(), IsOk());
-  ASSERT_THAT(AwaitResult<EmptyResult>(
-                  [&](auto done) { client_->Subscribe("test://watched", std::move(done)); })
-                  .status(),
+  ASSERT_THAT(AwaitResult<EmptyResult>([&](auto done) {
+                client_->Subscribe("test://watched", std::move(done));
+              }).status(),
               IsOk());
   ASSERT_EQ(server_->sessions().size(), 1u);
   // The server restarts on the same port: it knows no session.
@@ -890,8 +927,8 @@ TEST_F(HttpClientTest, AnUnresumableStreamAnswersItsRequestsWithErrors) {
         "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":"
         "\"info\",\"data\":1}}\n\n");
   });
-  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
-      {.url = canned.url(), .kind = HttpTransportKind::kStreamable});
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(), .kind = HttpTransportKind::kStreamable});
   ASSERT_THAT(transport.status(), IsOk());
   RecordingSink sink;
   ASSERT_THAT((*transport)->Start(&sink), IsOk());
@@ -988,8 +1025,8 @@ TEST_F(LegacySseTest, StreamableOnlyDoesNotFallBack) {
 }
 
 TEST_F(LegacySseTest, AutoExplainsWhenNeitherTransportIsServed) {
-  std::optional<absl::Status> status =
-      CloseStatusOfRawInitialize({.url = legacy_.url("/nothing"), .kind = HttpTransportKind::kAuto});
+  std::optional<absl::Status> status = CloseStatusOfRawInitialize(
+      {.url = legacy_.url("/nothing"), .kind = HttpTransportKind::kAuto});
   ASSERT_TRUE(status.has_value());
   EXPECT_THAT(status->message(), HasSubstr("Streamable HTTP"));
   EXPECT_THAT(status->message(), HasSubstr("HTTP+SSE"));
