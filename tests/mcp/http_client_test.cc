@@ -722,6 +722,71 @@ TEST_F(HttpClientTest, ParsesServerSentEvents) {
   (*transport)->Close();
 }
 
+TEST_F(HttpClientTest, AnOversizedEventIsReportedWithItsHeadAndTail) {
+  const std::string big = absl::StrCat(R"({"jsonrpc":"2.0","id":1,"result":{"text":")",
+                                       std::string(5000, 'x'), R"("}})");
+  CannedServer canned([&big](const std::string&) {
+    return CannedServer::Response("200 OK", "text/event-stream",
+                                  absl::StrCat("id: 1-1\ndata: ", big, "\n\nid: 1-2\ndata: ",
+                                               R"({"jsonrpc":"2.0","id":2,"result":{}})", "\n\n"));
+  });
+  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
+      {.url = canned.url(), .kind = HttpTransportKind::kStreamable, .max_message_bytes = 1024});
+  ASSERT_THAT(transport.status(), IsOk());
+  RecordingSink sink;
+  ASSERT_THAT((*transport)->Start(&sink), IsOk());
+  ASSERT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":2,"method":"ping"})"), IsOk());
+  ASSERT_TRUE(sink.WaitForFrames(1));
+  EXPECT_THAT(sink.frames(), ElementsAre(R"({"jsonrpc":"2.0","id":2,"result":{}})"));
+  std::vector<OversizedFrame> oversized = sink.oversized();
+  ASSERT_EQ(oversized.size(), 1u);
+  EXPECT_EQ(oversized[0].size, big.size());
+  EXPECT_EQ(oversized[0].limit, 1024u);
+  EXPECT_THAT(oversized[0].head, ::testing::StartsWith(R"({"jsonrpc":"2.0","id":1,)"));
+  EXPECT_THAT(oversized[0].tail, ::testing::EndsWith(R"(x"}})"));
+  (*transport)->Close();
+}
+
+TEST_F(HttpClientTest, ConcurrentCallsOfTwoClientsOnOneLoop) {
+  StartHttp();
+  absl::StatusOr<std::unique_ptr<HttpClientLoop>> loop = HttpClientLoop::Create();
+  ASSERT_THAT(loop.status(), IsOk());
+  std::vector<std::shared_ptr<Client>> clients;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<TransportPtr> transport =
+        CreateHttpClientTransport({.url = url_, .loop = loop->get()});
+    ASSERT_THAT(transport.status(), IsOk());
+    clients.push_back(Client::Create(*std::move(transport)));
+    ASSERT_THAT(AwaitResult<InitializeResult>([&](auto done) {
+                  clients.back()->Connect(std::move(done));
+                }).status(),
+                IsOk());
+  }
+  constexpr int kCalls = 20;
+  absl::Mutex mu;
+  int finished = 0;
+  int succeeded = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    clients[i % 2]->CallTool(i % 3 == 0 ? "progress" : "echo", Json::Object(), {},
+                             [&](absl::StatusOr<CallToolResult> r) {
+                               absl::MutexLock lock(&mu);
+                               ++finished;
+                               succeeded += r.ok() ? 1 : 0;
+                             });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return finished == kCalls; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(20)));
+    EXPECT_EQ(succeeded, kCalls);
+  }
+  EXPECT_EQ(http_->session_count(), 2u);
+  for (auto& c : clients) {
+    c->Close();
+  }
+  EXPECT_TRUE(Eventually([&]() { return http_->session_count() == 0; }));
+}
+
 TEST_F(HttpClientTest, OneFailedCallIsAnErrorAnswerAndMalformedAnswersClose) {
   CannedServer canned([](const std::string& request) {
     if (absl::StrContains(request, "\"fail\"")) {
