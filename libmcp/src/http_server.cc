@@ -468,7 +468,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
       return;
     }
     if (raw_reading) {
-      Close();  // a read is in flight already; the answer had time to go
+      Close();  // a read-ahead is pending (a stream just ended): close as before
       return;
     }
     beast::error_code ec;
