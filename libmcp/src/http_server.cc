@@ -53,6 +53,11 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr size_t kMaxHeaderBytes = 16 * 1024;
 // Bytes a client may send ahead while its response is still streaming (pipelining).
 constexpr size_t kMaxReadAheadBytes = 64 * 1024;
+// Closing after an error answer (413, 400, 431) while the client may still be sending: the
+// connection first stops sending and discards what arrives, up to this much and for at most
+// kLingerTime, so that the client reads the answer instead of a reset.
+constexpr size_t kMaxLingerBytes = size_t{4} << 20;
+constexpr std::chrono::seconds kLingerTime{2};
 // JSON-RPC code for requests whose session ended before they were answered.
 constexpr int kSessionEnded = -32000;
 
@@ -435,7 +440,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
                         } else if (!self->writes.empty()) {
                           self->DoWrite();
                         } else if (self->close_after_write) {
-                          self->Close();
+                          self->Linger();
                         }
                       });
   }
@@ -453,6 +458,44 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
     absl::StrAppend(&head, "\r\n", body);
     Write(std::move(head));
+  }
+
+  // Shuts down the sending side, then discards input until the client closes (bounded), then
+  // closes. A plain close with unread input would make the kernel reset the connection, and
+  // the client could lose the answer just written.
+  void Linger() {
+    if (closed) {
+      return;
+    }
+    if (raw_reading) {
+      Close();  // a read-ahead is pending (a stream just ended): close as before
+      return;
+    }
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      Close();
+      return;
+    }
+    stream.expires_after(kLingerTime);
+    DiscardInput(0);
+  }
+
+  void DiscardInput(size_t discarded) {
+    buffer.consume(buffer.size());
+    stream.async_read_some(
+        buffer.prepare(16 * 1024),
+        [self = shared_from_this(), discarded](beast::error_code ec, size_t n) {
+          if (self->closed) {
+            return;
+          }
+          if (ec || discarded + n > kMaxLingerBytes) {
+            self->Close();
+            return;
+          }
+          self->buffer.commit(n);
+          self->DiscardInput(discarded + n);
+        });
   }
 
   void Close() {

@@ -233,9 +233,10 @@ class HttpServerTest : public ::testing::Test {
                 IsOk());
     ASSERT_THAT(server_->AddSyncTool(
                     MakeTool("gate"),
-                    [this](const Json&, RequestContext& ctx) -> absl::StatusOr<CallToolResult> {
+                    [gate = gate_](const Json&, RequestContext& ctx)
+                        -> absl::StatusOr<CallToolResult> {
                       ctx.ReportProgress(1).IgnoreError();
-                      if (!gate_.WaitForNotificationWithTimeout(absl::Seconds(20))) {
+                      if (!gate->WaitForNotificationWithTimeout(absl::Seconds(20))) {
                         return absl::DeadlineExceededError("gate stayed shut");
                       }
                       ctx.ReportProgress(2).IgnoreError();
@@ -265,8 +266,8 @@ class HttpServerTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (!gate_.HasBeenNotified()) {
-      gate_.Notify();
+    if (!gate_->HasBeenNotified()) {
+      gate_->Notify();
     }
     if (http_ != nullptr) {
       http_->Stop();
@@ -303,8 +304,9 @@ class HttpServerTest : public ::testing::Test {
     return id;
   }
 
-  // The "gate" tool waits for it between its first and second progress report.
-  absl::Notification gate_;
+  // The "gate" tool waits for it between its first and second progress report. Shared: a
+  // cancelled call may still be waiting on it, on the server's pool, after the test ends.
+  std::shared_ptr<absl::Notification> gate_ = std::make_shared<absl::Notification>();
   std::shared_ptr<Server> server_;
   std::unique_ptr<HttpServer> http_;
   std::string url_;
@@ -603,7 +605,7 @@ TEST_F(HttpServerTest, ResumesAStreamAfterAConnectionDrops) {
   EXPECT_THAT(first.events[1], HasSubstr(R"("progress":1)"));
   EXPECT_EQ(first.event_ids[1], "1-1");
 
-  gate_.Notify();
+  gate_->Notify();
   HttpResponse resumed = ResumeStream(url_, id, first.event_ids[1]);
   ASSERT_EQ(resumed.status, 200) << resumed.body;
   EXPECT_EQ(resumed.header("content-type"), "text/event-stream");
@@ -632,7 +634,7 @@ TEST_P(HttpReplayLimitTest, ResumingPastTheReplayBufferAnswersWithAnError) {
   std::string id = Open();
   HttpResponse first = CallGateAndDisconnect(url_, id);
   ASSERT_THAT(first.event_ids, SizeIs(2)) << first.body;
-  gate_.Notify();
+  gate_->Notify();
   // Wait (bounded) until the tool has returned: progress 3 was sent before, so the buffer no
   // longer holds progress 2.
   for (int i = 0; i < 2000 && !server_->sessions().empty() &&
@@ -727,7 +729,7 @@ TEST_F(HttpServerTest, CancellingARequestEndsItsStream) {
   EXPECT_EQ(call.status, 200);
   ASSERT_THAT(call.events, SizeIs(2)) << call.body;
   EXPECT_THAT(call.events[1], HasSubstr(R"("progress":1)"));
-  gate_.Notify();
+  gate_->Notify();
   EXPECT_EQ(Post(R"({"jsonrpc":"2.0","id":8,"method":"ping"})", id).status, 200);
 }
 
