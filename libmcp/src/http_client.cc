@@ -444,7 +444,6 @@ struct HttpClientLoop::Impl {
 
   CURLM* multi = nullptr;
   std::thread thread;
-  std::atomic<std::thread::id> thread_id{};
 
   absl::Mutex mu;
   std::deque<absl::AnyInvocable<void() &&>> posted ABSL_GUARDED_BY(mu);
@@ -459,8 +458,6 @@ struct HttpClientLoop::Impl {
   std::map<uint64_t, Timer> timers;
   uint64_t next_timer = 1;
   absl::flat_hash_map<Transfer*, std::unique_ptr<Transfer>> orphans;  // DELETEs on Close
-
-  bool OnLoopThread() const { return std::this_thread::get_id() == thread_id.load(); }
 
   void Post(absl::AnyInvocable<void() &&> fn) {
     {
@@ -521,8 +518,9 @@ struct Core : std::enable_shared_from_this<Core> {
   // Shared with Send and Close.
   absl::Mutex mu;
   TransportSink* sink ABSL_GUARDED_BY(mu) = nullptr;
-  bool closed ABSL_GUARDED_BY(mu) = false;      // Close was called, or the sink was told
-  bool delivering ABSL_GUARDED_BY(mu) = false;  // a sink call is running
+  bool closed ABSL_GUARDED_BY(mu) = false;                // Close was called, or the sink was told
+  bool delivering ABSL_GUARDED_BY(mu) = false;            // a sink call is running
+  std::thread::id delivering_thread ABSL_GUARDED_BY(mu);  // the loop's, while delivering
   std::deque<OutFrame> outbox ABSL_GUARDED_BY(mu);
 
   // Loop thread only.
@@ -597,8 +595,9 @@ struct Core : std::enable_shared_from_this<Core> {
       absl::MutexLock lock(&mu);
       bool was_closed = closed;
       closed = true;
-      if (!loop->OnLoopThread()) {
-        // No sink call may run after Close returns.
+      // No sink call may run after Close returns, unless Close is called from within it.
+      // (The loop is not asked which thread this is: it may be gone after closing us.)
+      if (delivering_thread != std::this_thread::get_id()) {
         mu.Await(absl::Condition(
             +[](bool* d) { return !*d; }, &delivering));
       }
@@ -622,10 +621,12 @@ struct Core : std::enable_shared_from_this<Core> {
       }
       s = sink;
       delivering = true;
+      delivering_thread = std::this_thread::get_id();
     }
     call(s);
     absl::MutexLock lock(&mu);
     delivering = false;
+    delivering_thread = std::thread::id();
     return !closed;
   }
 
@@ -643,6 +644,7 @@ struct Core : std::enable_shared_from_this<Core> {
       if (!closed) {
         s = sink;
         delivering = s != nullptr;
+        delivering_thread = std::this_thread::get_id();
       }
       closed = true;  // Send fails from now on, also during the call below
     }
@@ -650,6 +652,7 @@ struct Core : std::enable_shared_from_this<Core> {
       s->OnTransportClosed(status);
       absl::MutexLock lock(&mu);
       delivering = false;
+      delivering_thread = std::thread::id();
     }
     if (torn_down) {
       return;
@@ -1324,6 +1327,11 @@ struct Core : std::enable_shared_from_this<Core> {
       Fail(HttpError(t));
       return;
     }
+    if (t.status == 409 || t.status >= 500) {
+      // The old connection is still seen as open, or the server is restarting: try again.
+      StreamBroken(stream, HttpError(t));
+      return;
+    }
     if (t.status == 404 && t.sent_session_id) {
       if (!standalone) {
         AbandonStream(*stream, absl::StrCat("the MCP session at ", options.url,
@@ -1565,7 +1573,6 @@ void HttpClientLoop::Impl::Shutdown() {
 }
 
 void HttpClientLoop::Impl::Run() noexcept {
-  thread_id.store(std::this_thread::get_id());
   std::optional<absl::Time> stop_by;
   while (true) {
     RunPosted();

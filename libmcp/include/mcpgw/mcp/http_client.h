@@ -7,8 +7,8 @@
 //   MCPGW_ASSIGN_OR_RETURN(TransportPtr transport, CreateHttpClientTransport({
 //       .url = "https://mcp.example.com/mcp",
 //       .headers = {{"X-Api-Key", key}}}));
-//   auto client = Client::Create({});
-//   client->Connect(std::move(transport), ...);
+//   auto client = Client::Create(std::move(transport), {.info = {.name = "me", .version = "1"}});
+//   client->Connect([client](absl::StatusOr<InitializeResult> init) { ... });
 //
 // Threading. Every transport of the process shares one HttpClientLoop (one thread driving a
 // curl multi handle) unless given its own: no thread per connection or stream. Sinks are
