@@ -115,6 +115,7 @@ struct Run {
   int sessions_failed ABSL_GUARDED_BY(mu) = 0;
   int sessions_closed ABSL_GUARDED_BY(mu) = 0;
   int active ABSL_GUARDED_BY(mu) = 0;  // sessions of the call phase not yet finished
+  bool calls_started ABSL_GUARDED_BY(mu) = false;
   bool closing ABSL_GUARDED_BY(mu) = false;
   int64_t errors ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::string> first_errors ABSL_GUARDED_BY(mu);
@@ -392,6 +393,9 @@ LoadReport RunLoad(LoadOptions options) {
         ++r.sessions_closed;
         r.RecordErrorLocked(
             absl::StrCat("session ", raw->index, ": transport closed: ", reason.ToString()));
+        if (!r.calls_started) {
+          return;  // the call phase will find it stopped
+        }
       }
       Issue(raw);  // finishes the session if nothing is in flight
     });
@@ -436,6 +440,7 @@ LoadReport RunLoad(LoadOptions options) {
   {
     absl::MutexLock lock(&run->mu);
     run->active = static_cast<int>(established.size());
+    run->calls_started = true;
   }
   run->deadline = t1 + std::chrono::nanoseconds(
                            absl::ToInt64Nanoseconds(o.duration.value_or(absl::ZeroDuration())));
