@@ -30,9 +30,7 @@
 #include "load_client.h"
 #include "mcpgw/base/logging.h"
 #include "mcpgw/container/process_runtime.h"
-#if MCPGW_LOAD_HAVE_HTTP
 #include "mcpgw/mcp/http_client.h"
-#endif
 #include "mcpgw/mcp/line_transport.h"
 
 namespace mcpgw::bench {
@@ -238,9 +236,7 @@ int Main(int argc, char** argv) {
 
   std::vector<std::pair<std::string, std::string>> labels;
   std::unique_ptr<container::ProcessRuntime> runtime;
-#if MCPGW_LOAD_HAVE_HTTP
   std::unique_ptr<mcp::HttpClientLoop> loop;
-#endif
   auto spawned = std::make_shared<Spawned>();
   if (flags.stdio) {
     absl::StatusOr<std::unique_ptr<container::ProcessRuntime>> created =
@@ -275,9 +271,6 @@ int Main(int argc, char** argv) {
     };
     labels = {{"mode", "stdio"}, {"command", absl::StrJoin(flags.command, " ")}};
   } else {
-#if !MCPGW_LOAD_HAVE_HTTP
-    return Usage(absl::UnimplementedError("this build has no HTTP client transport"));
-#else
     absl::StatusOr<std::unique_ptr<mcp::HttpClientLoop>> created = mcp::HttpClientLoop::Create();
     if (!created.ok()) {
       std::fprintf(stderr, "%s: %s\n", kProgram, created.status().ToString().c_str());
@@ -300,7 +293,6 @@ int Main(int argc, char** argv) {
       options.target_pids = [pid] { return std::vector<pid_t>{pid}; };
     }
     labels = {{"mode", flags.get_stream ? "http+get" : "http"}, {"url", flags.url}};
-#endif
   }
 
   LoadReport report = RunLoad(std::move(options));
@@ -324,9 +316,7 @@ int Main(int argc, char** argv) {
     spawned->instances.clear();
   }
   runtime.reset();
-#if MCPGW_LOAD_HAVE_HTTP
   loop.reset();
-#endif
   const bool all_ok = report.sessions_established == report.sessions_requested &&
                       report.calls_failed == 0 && report.calls_not_sent == 0 &&
                       report.sessions_closed == 0;

@@ -179,7 +179,6 @@ TEST(LoadClient, BadUsageSaysWhatToDo) {
   EXPECT_THAT(args.err, HasSubstr("--args must be a JSON object"));
 }
 
-#if MCPGW_LOAD_HAVE_HTTP
 TEST(LoadClient, HttpFixtureWithGetStreamsAllCallsSucceed) {
   absl::StatusOr<std::shared_ptr<mcp::Server>> fixture = fixture::CreateFixtureServer({});
   ASSERT_TRUE(fixture.ok()) << fixture.status();
@@ -198,7 +197,6 @@ TEST(LoadClient, HttpFixtureWithGetStreamsAllCallsSucceed) {
   EXPECT_GT(Num(r, "target.peak_rss_kib"), 0);
   (*http)->Stop();
 }
-#endif
 
 }  // namespace
 }  // namespace mcpgw::bench
