@@ -308,6 +308,15 @@ int Main(int argc, char** argv) {
   // the runtime kills what is left.
   {
     absl::MutexLock lock(&spawned->mu);
+    if (report.sessions_failed > 0 && !spawned->instances.empty()) {
+      // Why a server did not answer is usually on its stderr (e.g. an option it rejects).
+      container::Instance& first = *spawned->instances.front();
+      first.WaitForExit(absl::Milliseconds(500)).IgnoreError();  // stderr complete if it ended
+      std::string tail = first.StderrTail(5);
+      if (!tail.empty()) {
+        std::fprintf(stderr, "%s: stderr of the server of session 0:\n%s", kProgram, tail.c_str());
+      }
+    }
     for (const container::InstancePtr& instance : spawned->instances) {
       if (!instance->WaitForExit(absl::Seconds(5)).ok()) {
         instance->Stop(absl::ZeroDuration());
