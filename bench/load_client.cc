@@ -140,6 +140,10 @@ struct Run {
 // closed fails at once) queues the next call instead of recursing.
 thread_local bool t_issuing = false;
 thread_local std::vector<SessionState*>* t_queue = nullptr;
+// The session whose CallTool is running on this thread: an answer arriving meanwhile was
+// refused at once (the transport is gone), which stops the session instead of retrying in a
+// tight loop until its closed callback gets a chance to run.
+thread_local SessionState* t_sending = nullptr;
 
 void IssueOne(SessionState* s);
 
@@ -175,9 +179,13 @@ void OnAnswer(SessionState* s, SteadyClock::time_point sent,
       }
     }
   }
+  const bool refused = !error.empty() && t_sending == s;
   {
     absl::MutexLock lock(&s->mu);
     ++s->answered;
+    if (refused) {
+      s->stopped = true;
+    }
     if (error.empty()) {
       ++s->ok;
       s->latencies_ns.push_back(NanosBetween(sent, now));
@@ -222,11 +230,13 @@ void IssueOne(SessionState* s) {
     return;
   }
   const SteadyClock::time_point sent = SteadyClock::now();
+  t_sending = s;
   s->client->CallTool(run.options.tool, run.options.arguments,
                       mcp::CallOptions{.timeout = run.options.call_timeout},
                       [s, sent](absl::StatusOr<mcp::CallToolResult> result) {
                         OnAnswer(s, sent, std::move(result));
                       });
+  t_sending = nullptr;
 }
 
 }  // namespace

@@ -165,6 +165,21 @@ TEST(LoadClient, ServerThatDiesFailsItsSessionOnly) {
   EXPECT_EQ(Num(r, "calls.not_sent"), 2);
 }
 
+TEST(LoadClient, SessionWhoseServerExitsStopsCalling) {
+  // `crash` ends the server without answering: each session's call in flight fails, its
+  // transport closes, and the session makes no more calls (none of the 1000 are retried in a
+  // loop); the other planned calls are reported as not sent.
+  LoadRun run = RunLoadBinary({"--sessions", "2", "--inflight", "1", "--calls", "1000", "--tool",
+                               "crash", "--args", "{}", "--stdio", "--", MCPGW_FIXTURE_SERVER});
+  const mcp::JsonValue& r = run.report.value();
+  EXPECT_EQ(run.child.exit_code, 1);
+  EXPECT_EQ(Num(r, "sessions.established"), 2);
+  EXPECT_EQ(Num(r, "calls.ok"), 0);
+  EXPECT_GE(Num(r, "calls.failed"), 2);
+  EXPECT_LE(Num(r, "calls.failed"), 4);  // the call in flight, at most one refused after it
+  EXPECT_EQ(Num(r, "calls.failed") + Num(r, "calls.not_sent"), 2000);
+}
+
 TEST(LoadClient, BadUsageSaysWhatToDo) {
   testing::ChildResult none = testing::RunProgram({MCPGW_LOAD_BINARY});
   EXPECT_EQ(none.exit_code, 2);
