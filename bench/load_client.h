@@ -19,7 +19,8 @@
 // `max_connecting` initializes in flight; (2) calls: once every initialize has ended, every
 // established session starts its calls at once; the call phase's wall time, CPU time and
 // latencies are what the report's rates and percentiles describe. A session whose initialize
-// fails, or whose transport closes, is counted and the others go on. The calling thread
+// fails is counted; one whose transport closes (or whose call is refused at once) stops, its
+// remaining calls counted as not sent; the others go on. The calling thread
 // blocks; callbacks run on the transports' threads and issue the next call from there, so the
 // client adds no thread hop of its own. Bench code (not a library): not thread-safe to call
 // RunLoad concurrently.
