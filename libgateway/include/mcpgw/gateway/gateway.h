@@ -80,6 +80,9 @@ struct GatewayServer {
   bool prepare = false;
   // Whether it is enabled from the start (see Gateway::SetServerEnabled).
   bool enabled = true;
+  // A remote server (reached over HTTP: `config.connector` opens the connection): its URL,
+  // for statuses. Empty otherwise.
+  std::string remote_url;
 };
 
 // InProcessConnector makes an UpstreamConfig::connector for `server`: each call serves a new
@@ -90,7 +93,7 @@ std::function<absl::StatusOr<mcp::TransportPtr>()> InProcessConnector(
 // What one server of the gateway is doing (Gateway::ServerStatuses).
 struct ServerStatus {
   std::string name;
-  // "process" (a local program), "image" (a container) or "in-process".
+  // "process" (a local program), "image" (a container), "in-process" or "remote".
   std::string kind;
   RunMode mode = RunMode::kOnDemand;
   bool enabled = true;
