@@ -299,8 +299,8 @@ std::string OriginOf(const std::string& url) {
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-      origin = absl::StrCat(absl::AsciiStrToLower(scheme), "://", absl::AsciiStrToLower(host),
-                            ":", port);
+      origin = absl::StrCat(absl::AsciiStrToLower(scheme), "://", absl::AsciiStrToLower(host), ":",
+                            port);
     }
     curl_free(scheme);
     curl_free(host);
@@ -387,9 +387,9 @@ struct Transfer {
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   std::string url;
-  std::optional<OutFrame> frame;       // kPost, kLegacyPost
-  std::shared_ptr<SseStream> stream;   // kGet, kLegacyGet; kPost once its answer is SSE
-  uint64_t generation = 0;             // of the session it was sent in
+  std::optional<OutFrame> frame;      // kPost, kLegacyPost
+  std::shared_ptr<SseStream> stream;  // kGet, kLegacyGet; kPost once its answer is SSE
+  uint64_t generation = 0;            // of the session it was sent in
   bool sent_session_id = false;
   // The answer.
   long status = 0;
@@ -444,7 +444,6 @@ struct HttpClientLoop::Impl {
 
   CURLM* multi = nullptr;
   std::thread thread;
-  std::atomic<std::thread::id> thread_id{};
 
   absl::Mutex mu;
   std::deque<absl::AnyInvocable<void() &&>> posted ABSL_GUARDED_BY(mu);
@@ -459,8 +458,6 @@ struct HttpClientLoop::Impl {
   std::map<uint64_t, Timer> timers;
   uint64_t next_timer = 1;
   absl::flat_hash_map<Transfer*, std::unique_ptr<Transfer>> orphans;  // DELETEs on Close
-
-  bool OnLoopThread() const { return std::this_thread::get_id() == thread_id.load(); }
 
   void Post(absl::AnyInvocable<void() &&> fn) {
     {
@@ -502,9 +499,10 @@ struct Core : std::enable_shared_from_this<Core> {
   Core(HttpClientOptions opts, HttpClientLoop::Impl* l) : options(std::move(opts)), loop(l) {
     for (auto& [name, value] : options.headers) {
       if (IsReservedHeader(name)) {
-        spdlog::warn("HTTP transport to {}: header {} is set by the transport; the configured "
-                     "value is ignored",
-                     options.url, name);
+        spdlog::warn(
+            "HTTP transport to {}: header {} is set by the transport; the configured "
+            "value is ignored",
+            options.url, name);
         continue;
       }
       custom_headers.push_back(absl::StrCat(name, ": ", value));
@@ -520,8 +518,9 @@ struct Core : std::enable_shared_from_this<Core> {
   // Shared with Send and Close.
   absl::Mutex mu;
   TransportSink* sink ABSL_GUARDED_BY(mu) = nullptr;
-  bool closed ABSL_GUARDED_BY(mu) = false;       // Close was called, or the sink was told
-  bool delivering ABSL_GUARDED_BY(mu) = false;   // a sink call is running
+  bool closed ABSL_GUARDED_BY(mu) = false;                // Close was called, or the sink was told
+  bool delivering ABSL_GUARDED_BY(mu) = false;            // a sink call is running
+  std::thread::id delivering_thread ABSL_GUARDED_BY(mu);  // the loop's, while delivering
   std::deque<OutFrame> outbox ABSL_GUARDED_BY(mu);
 
   // Loop thread only.
@@ -566,9 +565,9 @@ struct Core : std::enable_shared_from_this<Core> {
 
   absl::Status Send(absl::string_view frame, const SendOptions& send_options) {
     if (frame.size() > options.max_message_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "message of ", frame.size(), " bytes exceeds the limit of ", options.max_message_bytes,
-          " bytes (HttpClientOptions::max_message_bytes)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("message of ", frame.size(), " bytes exceeds the limit of ",
+                       options.max_message_bytes, " bytes (HttpClientOptions::max_message_bytes)"));
     }
     if (std::memchr(frame.data(), '\n', frame.size()) != nullptr) {
       return absl::InvalidArgumentError("a message must not contain a raw newline");
@@ -596,8 +595,9 @@ struct Core : std::enable_shared_from_this<Core> {
       absl::MutexLock lock(&mu);
       bool was_closed = closed;
       closed = true;
-      if (!loop->OnLoopThread()) {
-        // No sink call may run after Close returns.
+      // No sink call may run after Close returns, unless Close is called from within it.
+      // (The loop is not asked which thread this is: it may be gone after closing us.)
+      if (delivering_thread != std::this_thread::get_id()) {
         mu.Await(absl::Condition(
             +[](bool* d) { return !*d; }, &delivering));
       }
@@ -621,10 +621,12 @@ struct Core : std::enable_shared_from_this<Core> {
       }
       s = sink;
       delivering = true;
+      delivering_thread = std::this_thread::get_id();
     }
     call(s);
     absl::MutexLock lock(&mu);
     delivering = false;
+    delivering_thread = std::thread::id();
     return !closed;
   }
 
@@ -642,6 +644,7 @@ struct Core : std::enable_shared_from_this<Core> {
       if (!closed) {
         s = sink;
         delivering = s != nullptr;
+        delivering_thread = std::this_thread::get_id();
       }
       closed = true;  // Send fails from now on, also during the call below
     }
@@ -649,6 +652,7 @@ struct Core : std::enable_shared_from_this<Core> {
       s->OnTransportClosed(status);
       absl::MutexLock lock(&mu);
       delivering = false;
+      delivering_thread = std::thread::id();
     }
     if (torn_down) {
       return;
@@ -691,8 +695,15 @@ struct Core : std::enable_shared_from_this<Core> {
   // Delivers one frame that arrived (on `stream`, when it came on an SSE stream), after the
   // transport's own bookkeeping: answers to the transport's requests are swallowed,
   // re-initialization proceeds, the negotiated version is noted, batches are split.
-  void Incoming(absl::string_view text, SseStream* stream) {
+  // With `reject_malformed`, text that is not JSON at all is not delivered: returns false.
+  bool Incoming(absl::string_view text, SseStream* stream, bool reject_malformed = false) {
     Frame frame = DecodeFrame(text, {.allow_batch = true});
+    if (reject_malformed && frame.items.size() == 1) {
+      const auto* error = std::get_if<DecodeError>(&frame.items.front());
+      if (error != nullptr && error->code == error_code::kParseError) {
+        return false;
+      }
+    }
     bool rewrite = frame.batch;
     std::vector<std::string> parts;
     for (FrameItem& item : frame.items) {
@@ -721,10 +732,10 @@ struct Core : std::enable_shared_from_this<Core> {
         is_initialize = absl::StartsWith(id.string() == nullptr ? "" : *id.string(),
                                          absl::StrCat(kPrivateIdPrefix, "init-"));
         if (is_initialize && m->kind() == MessageKind::kErrorResponse) {
-          Fail(absl::NotFoundError(absl::StrCat(
-              "the MCP session at ", options.url,
-              " expired and initializing a new one failed: ", m->error().message)));
-          return;
+          Fail(absl::NotFoundError(
+              absl::StrCat("the MCP session at ", options.url,
+                           " expired and initializing a new one failed: ", m->error().message)));
+          return true;
         }
       } else {
         reinitializations = 0;
@@ -741,13 +752,14 @@ struct Core : std::enable_shared_from_this<Core> {
     }
     if (!rewrite) {
       CallSink([&](TransportSink* s) { s->OnFrame(text); });
-      return;
+      return true;
     }
     for (const std::string& part : parts) {
       if (!CallSink([&](TransportSink* s) { s->OnFrame(part); })) {
-        return;
+        break;
       }
     }
+    return true;
   }
 
   void Oversized(const OversizedFrame& frame) {
@@ -828,8 +840,8 @@ struct Core : std::enable_shared_from_this<Core> {
     curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
     curl_easy_setopt(t.easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(std::max<int64_t>(
-                         1, absl::ToInt64Milliseconds(options.connect_timeout))));
+                     static_cast<long>(
+                         std::max<int64_t>(1, absl::ToInt64Milliseconds(options.connect_timeout))));
     curl_easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, &Core::OnHeaderLine);
     curl_easy_setopt(t.easy, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &Core::OnBodyBytes);
@@ -841,7 +853,8 @@ struct Core : std::enable_shared_from_this<Core> {
 
   void AddSessionHeaders(Transfer& t) {
     if (!session_id.empty()) {
-      t.headers = curl_slist_append(t.headers, absl::StrCat("Mcp-Session-Id: ", session_id).c_str());
+      t.headers =
+          curl_slist_append(t.headers, absl::StrCat("Mcp-Session-Id: ", session_id).c_str());
       t.sent_session_id = true;
     }
     if (protocol_version.has_value()) {
@@ -925,7 +938,7 @@ struct Core : std::enable_shared_from_this<Core> {
 
   void MaybeOpenGetStream() {
     if (!options.open_get_stream || get_disabled || get_stream != nullptr ||
-        state != State::kStreamable || session_id.empty() || !initialized_sent) {
+        state != State::kStreamable || !initialized_sent) {
       return;
     }
     get_stream = std::make_shared<SseStream>(options.max_message_bytes);
@@ -1024,7 +1037,8 @@ struct Core : std::enable_shared_from_this<Core> {
       queued_bytes.fetch_sub(std::min(queued_bytes.load(), t.frame->text.size()));
     }
     bool ok = t.status / 100 == 2;
-    if (t.kind == Transfer::Kind::kPost && t.frame->initialize && ok && t.generation == generation) {
+    if (t.kind == Transfer::Kind::kPost && t.frame->initialize && ok &&
+        t.generation == generation) {
       session_id = t.session_id;  // may be empty: a server without sessions
     }
     if (ok && t.kind == Transfer::Kind::kPost && t.is_sse()) {
@@ -1173,8 +1187,9 @@ struct Core : std::enable_shared_from_this<Core> {
     std::string what = absl::StrCat(t.url, " answered ", t.status, Quote(body));
     if (t.status == 401) {
       return absl::UnauthenticatedError(absl::StrCat(
-          what, "; check the credentials in the configured headers (e.g. Authorization: Bearer "
-                "<token>)"));
+          what,
+          "; check the credentials in the configured headers (e.g. Authorization: Bearer "
+          "<token>)"));
     }
     if (t.status == 403) {
       return absl::PermissionDeniedError(absl::StrCat(
@@ -1192,6 +1207,12 @@ struct Core : std::enable_shared_from_this<Core> {
 
   void PostDone(Transfer& t, CURLcode code) {
     OutFrame& frame = *t.frame;
+    if (t.response_timed_out && !frame.requests.empty() && !frame.initialize && !frame.internal) {
+      // One slow call: its caller gets the error (-32001), the transport goes on.
+      AnswerWithErrors(frame.requests, error_code::kRequestTimeout,
+                       TransportError(t, code).message());
+      return;
+    }
     if (code != CURLE_OK) {
       if (t.stream != nullptr) {
         StreamBroken(t.stream, TransportError(t, code));
@@ -1215,12 +1236,11 @@ struct Core : std::enable_shared_from_this<Core> {
           Oversized(t.body.ToOversized());
           return;
         }
-        if (!Json::Parse(t.body.text()).ok()) {
-          Fail(absl::InvalidArgumentError(absl::StrCat(
-              t.url, " answered with malformed JSON", Quote(t.body.text()))));
+        if (!Incoming(t.body.text(), nullptr, /*reject_malformed=*/true)) {
+          Fail(absl::InvalidArgumentError(
+              absl::StrCat(t.url, " answered with malformed JSON", Quote(t.body.text()))));
           return;
         }
-        Incoming(t.body.text(), nullptr);
       }
       if (frame.initialized && state == State::kStreamable) {
         initialized_sent = true;
@@ -1243,8 +1263,8 @@ struct Core : std::enable_shared_from_this<Core> {
       return;
     }
     absl::Status error = HttpError(t);
-    if (t.status == 401 || t.status == 403 || frame.initialize || frame.requests.empty() ||
-        frame.internal) {
+    if (t.status == 401 || t.status == 403 || t.status == 404 || frame.initialize ||
+        frame.requests.empty() || frame.internal) {
       if (frame.internal && !frame.initialize && !frame.requests.empty()) {
         internal_requests.erase(frame.requests.front());
         spdlog::warn("HTTP transport to {}: renewing a subscription failed: {}", options.url,
@@ -1256,13 +1276,15 @@ struct Core : std::enable_shared_from_this<Core> {
     }
     // One request refused (e.g. a 500 for one call): its caller gets the error, the
     // transport goes on.
-    for (const RequestId& id : frame.requests) {
-      std::string text =
-          Message::Error(id, error.code() == absl::StatusCode::kUnavailable
-                                 ? error_code::kInternalError
-                                 : error_code::kInvalidRequest,
-                         error.message())
-              .Serialize();
+    AnswerWithErrors(frame.requests,
+                     error.code() == absl::StatusCode::kUnavailable ? error_code::kInternalError
+                                                                    : error_code::kInvalidRequest,
+                     error.message());
+  }
+
+  void AnswerWithErrors(const std::vector<RequestId>& ids, int code, absl::string_view why) {
+    for (const RequestId& id : ids) {
+      std::string text = Message::Error(id, code, why).Serialize();
       if (!CallSink([&](TransportSink* s) { s->OnFrame(text); })) {
         return;
       }
@@ -1278,17 +1300,23 @@ struct Core : std::enable_shared_from_this<Core> {
       StreamBroken(stream, TransportError(t, code));
       return;
     }
-    if (t.status / 100 == 2) {
-      if (!t.is_sse()) {
-        Fail(absl::InvalidArgumentError(absl::StrCat(
-            t.url, " answered a GET with Content-Type '", t.content_type,
-            "' (expected text/event-stream)")));
-        return;
+    bool standalone = stream == get_stream;
+    if (t.status / 100 == 2 && !t.is_sse()) {
+      std::string why = absl::StrCat(t.url, " answered a GET with Content-Type '", t.content_type,
+                                     "' (expected text/event-stream)");
+      if (standalone) {
+        spdlog::warn("HTTP transport to {}: no GET stream: {}", options.url, why);
+        get_disabled = true;
+        get_stream = nullptr;
+      } else {
+        AbandonStream(*stream, why);
       }
+      return;
+    }
+    if (t.status / 100 == 2) {
       StreamEnded(stream);
       return;
     }
-    bool standalone = stream == get_stream;
     if (standalone && t.status == 405) {
       spdlog::debug("HTTP transport to {}: the server offers no GET stream", options.url);
       get_disabled = true;
@@ -1297,6 +1325,11 @@ struct Core : std::enable_shared_from_this<Core> {
     }
     if (t.status == 401 || t.status == 403) {
       Fail(HttpError(t));
+      return;
+    }
+    if (t.status == 409 || t.status >= 500) {
+      // The old connection is still seen as open, or the server is restarting: try again.
+      StreamBroken(stream, HttpError(t));
       return;
     }
     if (t.status == 404 && t.sent_session_id) {
@@ -1311,8 +1344,7 @@ struct Core : std::enable_shared_from_this<Core> {
     }
     absl::Status error = HttpError(t);
     if (standalone) {
-      spdlog::warn("HTTP transport to {}: the GET stream cannot be opened: {}", options.url,
-                   error);
+      spdlog::warn("HTTP transport to {}: the GET stream cannot be opened: {}", options.url, error);
       get_disabled = true;
       get_stream = nullptr;
       return;
@@ -1331,8 +1363,8 @@ struct Core : std::enable_shared_from_this<Core> {
   }
 
   void StreamEnded(const std::shared_ptr<SseStream>& stream) {
-    StreamInterrupted(stream, absl::UnavailableError(absl::StrCat(
-                                  "the SSE stream from ", options.url, " ended early")));
+    StreamInterrupted(stream, absl::UnavailableError(absl::StrCat("the SSE stream from ",
+                                                                  options.url, " ended early")));
   }
 
   void StreamBroken(const std::shared_ptr<SseStream>& stream, absl::Status cause) {
@@ -1395,8 +1427,7 @@ struct Core : std::enable_shared_from_this<Core> {
                                             " times in a row right after being initialized")));
       return;
     }
-    spdlog::info("HTTP transport to {}: the session expired; initializing a new one",
-                 options.url);
+    spdlog::info("HTTP transport to {}: the session expired; initializing a new one", options.url);
     ++generation;
     session_id.clear();
     get_stream = nullptr;
@@ -1444,19 +1475,19 @@ struct Core : std::enable_shared_from_this<Core> {
     if (t.status / 100 != 2) {
       absl::Status error = HttpError(t);
       if (streamable_refusal.has_value() && t.status != 401 && t.status != 403) {
-        error = absl::Status(error.code(),
-                             absl::StrCat("no MCP server at ", options.url,
-                                          ": a Streamable HTTP POST was answered ",
-                                          *streamable_refusal, " and a legacy HTTP+SSE GET ",
-                                          t.status, Quote(t.body.oversized() ? "" : t.body.text())));
+        error = absl::Status(
+            error.code(),
+            absl::StrCat("no MCP server at ", options.url, ": a Streamable HTTP POST was answered ",
+                         *streamable_refusal, " and a legacy HTTP+SSE GET ", t.status,
+                         Quote(t.body.oversized() ? "" : t.body.text())));
       }
       Fail(error);
       return;
     }
     if (!t.is_sse()) {
-      Fail(absl::InvalidArgumentError(absl::StrCat(
-          t.url, " answered the HTTP+SSE GET with Content-Type '", t.content_type,
-          "' (expected text/event-stream)")));
+      Fail(absl::InvalidArgumentError(
+          absl::StrCat(t.url, " answered the HTTP+SSE GET with Content-Type '", t.content_type,
+                       "' (expected text/event-stream)")));
       return;
     }
     Fail(absl::UnavailableError(absl::StrCat("the HTTP+SSE event stream from ", options.url,
@@ -1503,7 +1534,7 @@ void HttpClientLoop::Impl::RunTimers() {
     if (it == timers.end()) {
       continue;  // cancelled by an earlier one
     }
-    absl::AnyInvocable<void() &&> fn = std::move(it->second.fn);
+    absl::AnyInvocable<void()&&> fn = std::move(it->second.fn);
     timers.erase(it);
     std::move(fn)();
   }
@@ -1518,7 +1549,8 @@ int HttpClientLoop::Impl::PollTimeoutMs() {
   }
   absl::Time now = absl::Now();
   for (const auto& [id, timer] : timers) {
-    ms = std::min<int64_t>(ms, std::max<int64_t>(0, absl::ToInt64Milliseconds(timer.due - now) + 1));
+    ms =
+        std::min<int64_t>(ms, std::max<int64_t>(0, absl::ToInt64Milliseconds(timer.due - now) + 1));
   }
   return static_cast<int>(ms);
 }
@@ -1541,7 +1573,6 @@ void HttpClientLoop::Impl::Shutdown() {
 }
 
 void HttpClientLoop::Impl::Run() noexcept {
-  thread_id.store(std::this_thread::get_id());
   std::optional<absl::Time> stop_by;
   while (true) {
     RunPosted();
@@ -1671,9 +1702,10 @@ absl::StatusOr<TransportPtr> CreateHttpClientTransport(HttpClientOptions options
   std::string origin = OriginOf(options.url);
   if (!absl::StartsWithIgnoreCase(options.url, "http://") &&
       !absl::StartsWithIgnoreCase(options.url, "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", options.url, "' is not an http:// or https:// URL (an MCP server's HTTP endpoint, "
-        "e.g. https://mcp.example.com/mcp)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", options.url,
+                     "' is not an http:// or https:// URL (an MCP server's HTTP endpoint, "
+                     "e.g. https://mcp.example.com/mcp)"));
   }
   if (origin.empty()) {
     return absl::InvalidArgumentError(

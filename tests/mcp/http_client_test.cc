@@ -199,8 +199,8 @@ void WriteAll(int fd, absl::string_view bytes) {
   }
 }
 
-// An HTTP server answering each request (one per connection) with what `handler` returns:
-// a whole raw response. Records the requests.
+// An HTTP server answering each request (one per connection, each on its own thread) with
+// what `handler` returns: a whole raw response. Records the requests.
 class CannedServer {
  public:
   using Handler = std::function<std::string(const std::string& request)>;
@@ -211,6 +211,9 @@ class CannedServer {
   ~CannedServer() {
     stop_ = true;
     thread_.join();
+    for (std::thread& t : connections_) {
+      t.join();
+    }
     close(fd_);
   }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", PortOf(fd_), "/mcp"); }
@@ -234,9 +237,14 @@ class CannedServer {
         continue;
       }
       int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (conn < 0) {
-        continue;
+      if (conn >= 0) {
+        connections_.emplace_back([this, conn]() { Serve(conn); });
       }
+    }
+  }
+
+  void Serve(int conn) {
+    {
       std::string request = ReadRequest(conn);
       {
         absl::MutexLock lock(&mu_);
@@ -258,6 +266,7 @@ class CannedServer {
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::vector<std::thread> connections_;
   absl::Mutex mu_;
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
 };
@@ -455,12 +464,12 @@ class HttpClientTest : public ::testing::Test {
                       return TextResult("through the gate");
                     }),
                 IsOk());
-    ASSERT_THAT(server_->AddSyncTool(
-                    MakeTool("big"),
-                    [](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
-                      return TextResult(std::string(64 << 10, 'b'));
-                    }),
-                IsOk());
+    ASSERT_THAT(
+        server_->AddSyncTool(MakeTool("big"),
+                             [](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
+                               return TextResult(std::string(64 << 10, 'b'));
+                             }),
+        IsOk());
     ASSERT_THAT(server_->AddTool(
                     MakeTool("sample"),
                     [](const Json&, RequestContext ctx, Reply<CallToolResult> reply) {
@@ -483,18 +492,18 @@ class HttpClientTest : public ::testing::Test {
     Resource watched;
     watched.uri = "test://watched";
     watched.name = "watched";
-    ASSERT_THAT(server_->AddResource(watched,
-                                     [](const std::string& uri,
-                                        const std::map<std::string, std::string>&, RequestContext,
-                                        Reply<ReadResourceResult> reply) {
-                                       ReadResourceResult r;
-                                       ResourceContents c;
-                                       c.uri = uri;
-                                       c.text = "watched";
-                                       r.contents.push_back(c);
-                                       std::move(reply)(r);
-                                     }),
-                IsOk());
+    ASSERT_THAT(
+        server_->AddResource(watched,
+                             [](const std::string& uri, const std::map<std::string, std::string>&,
+                                RequestContext, Reply<ReadResourceResult> reply) {
+                               ReadResourceResult r;
+                               ResourceContents c;
+                               c.uri = uri;
+                               c.text = "watched";
+                               r.contents.push_back(c);
+                               std::move(reply)(r);
+                             }),
+        IsOk());
   }
 
   void TearDown() override {
@@ -612,18 +621,17 @@ TEST_F(HttpClientTest, GetStreamDeliversServerInitiatedNotifications) {
   StartHttp();
   ASSERT_THAT(Connect({}).status(), IsOk());
   absl::Notification changed;
-  client_->SetNotificationHandler("notifications/tools/list_changed",
-                                  [&](const Message&) {
-                                    if (!changed.HasBeenNotified()) {
-                                      changed.Notify();
-                                    }
-                                  });
-  ASSERT_THAT(server_->AddSyncTool(MakeTool("late"),
-                                   [](const Json&, RequestContext&)
-                                       -> absl::StatusOr<CallToolResult> {
-                                     return TextResult("late");
-                                   }),
-              IsOk());
+  client_->SetNotificationHandler("notifications/tools/list_changed", [&](const Message&) {
+    if (!changed.HasBeenNotified()) {
+      changed.Notify();
+    }
+  });
+  ASSERT_THAT(
+      server_->AddSyncTool(MakeTool("late"),
+                           [](const Json&, RequestContext&) -> absl::StatusOr<CallToolResult> {
+                             return TextResult("late");
+                           }),
+      IsOk());
   EXPECT_TRUE(changed.WaitForNotificationWithTimeout(absl::Seconds(20)));
 }
 
@@ -640,8 +648,8 @@ TEST_F(HttpClientTest, CustomHeadersCarryTheBearerToken) {
   ASSERT_THAT(Connect({.headers = {{"Authorization", "Bearer s3cret"}}}).status(), IsOk());
   ASSERT_THAT(Call("echo").status(), IsOk());
 
-  std::optional<absl::Status> wrong = CloseStatusOfRawInitialize(
-      {.url = url_, .headers = {{"Authorization", "Bearer nope"}}});
+  std::optional<absl::Status> wrong =
+      CloseStatusOfRawInitialize({.url = url_, .headers = {{"Authorization", "Bearer nope"}}});
   ASSERT_TRUE(wrong.has_value());
   EXPECT_THAT(*wrong, StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr(url_)));
   EXPECT_THAT(wrong->message(), HasSubstr("Authorization"));
@@ -700,8 +708,8 @@ TEST_F(HttpClientTest, ParsesServerSentEvents) {
         "data: \"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":1}}\r\r"
         "event: message\ndata:{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n");
   });
-  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
-      {.url = canned.url(), .kind = HttpTransportKind::kStreamable});
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(), .kind = HttpTransportKind::kStreamable});
   ASSERT_THAT(transport.status(), IsOk());
   RecordingSink sink;
   ASSERT_THAT((*transport)->Start(&sink), IsOk());
@@ -712,6 +720,71 @@ TEST_F(HttpClientTest, ParsesServerSentEvents) {
                           "{\"level\":\"info\",\"data\":1}}",
                           R"({"jsonrpc":"2.0","id":1,"result":{}})"));
   (*transport)->Close();
+}
+
+TEST_F(HttpClientTest, AnOversizedEventIsReportedWithItsHeadAndTail) {
+  const std::string big = absl::StrCat(R"({"jsonrpc":"2.0","id":1,"result":{"text":")",
+                                       std::string(5000, 'x'), R"("}})");
+  CannedServer canned([&big](const std::string&) {
+    return CannedServer::Response("200 OK", "text/event-stream",
+                                  absl::StrCat("id: 1-1\ndata: ", big, "\n\nid: 1-2\ndata: ",
+                                               R"({"jsonrpc":"2.0","id":2,"result":{}})", "\n\n"));
+  });
+  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
+      {.url = canned.url(), .kind = HttpTransportKind::kStreamable, .max_message_bytes = 1024});
+  ASSERT_THAT(transport.status(), IsOk());
+  RecordingSink sink;
+  ASSERT_THAT((*transport)->Start(&sink), IsOk());
+  ASSERT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":2,"method":"ping"})"), IsOk());
+  ASSERT_TRUE(sink.WaitForFrames(1));
+  EXPECT_THAT(sink.frames(), ElementsAre(R"({"jsonrpc":"2.0","id":2,"result":{}})"));
+  std::vector<OversizedFrame> oversized = sink.oversized();
+  ASSERT_EQ(oversized.size(), 1u);
+  EXPECT_EQ(oversized[0].size, big.size());
+  EXPECT_EQ(oversized[0].limit, 1024u);
+  EXPECT_THAT(oversized[0].head, ::testing::StartsWith(R"({"jsonrpc":"2.0","id":1,)"));
+  EXPECT_THAT(oversized[0].tail, ::testing::EndsWith(R"(x"}})"));
+  (*transport)->Close();
+}
+
+TEST_F(HttpClientTest, ConcurrentCallsOfTwoClientsOnOneLoop) {
+  StartHttp();
+  absl::StatusOr<std::unique_ptr<HttpClientLoop>> loop = HttpClientLoop::Create();
+  ASSERT_THAT(loop.status(), IsOk());
+  std::vector<std::shared_ptr<Client>> clients;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<TransportPtr> transport =
+        CreateHttpClientTransport({.url = url_, .loop = loop->get()});
+    ASSERT_THAT(transport.status(), IsOk());
+    clients.push_back(Client::Create(*std::move(transport)));
+    ASSERT_THAT(AwaitResult<InitializeResult>([&](auto done) {
+                  clients.back()->Connect(std::move(done));
+                }).status(),
+                IsOk());
+  }
+  constexpr int kCalls = 20;
+  absl::Mutex mu;
+  int finished = 0;
+  int succeeded = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    clients[i % 2]->CallTool(i % 3 == 0 ? "progress" : "echo", Json::Object(), {},
+                             [&](absl::StatusOr<CallToolResult> r) {
+                               absl::MutexLock lock(&mu);
+                               ++finished;
+                               succeeded += r.ok() ? 1 : 0;
+                             });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return finished == kCalls; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(20)));
+    EXPECT_EQ(succeeded, kCalls);
+  }
+  EXPECT_EQ(http_->session_count(), 2u);
+  for (auto& c : clients) {
+    c->Close();
+  }
+  EXPECT_TRUE(Eventually([&]() { return http_->session_count() == 0; }));
 }
 
 TEST_F(HttpClientTest, OneFailedCallIsAnErrorAnswerAndMalformedAnswersClose) {
@@ -725,8 +798,8 @@ TEST_F(HttpClientTest, OneFailedCallIsAnErrorAnswerAndMalformedAnswersClose) {
     return CannedServer::Response("200 OK", "application/json",
                                   R"({"jsonrpc":"2.0","id":1,"result":{}})");
   });
-  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
-      {.url = canned.url(), .kind = HttpTransportKind::kStreamable});
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(), .kind = HttpTransportKind::kStreamable});
   ASSERT_THAT(transport.status(), IsOk());
   RecordingSink sink;
   ASSERT_THAT((*transport)->Start(&sink), IsOk());
@@ -747,6 +820,35 @@ TEST_F(HttpClientTest, OneFailedCallIsAnErrorAnswerAndMalformedAnswersClose) {
   EXPECT_THAT(closed->message(), HasSubstr(canned.url()));
   EXPECT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":4,"method":"ping"})"),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(HttpClientTest, ACallWithNoAnswerInTimeFailsAloneAndTheTransportGoesOn) {
+  CannedServer canned([](const std::string& request) {
+    if (absl::StrContains(request, "\"slow\"")) {
+      absl::SleepFor(absl::Seconds(2));
+    }
+    return CannedServer::Response("200 OK", "application/json",
+                                  R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  });
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(),
+                                 .kind = HttpTransportKind::kStreamable,
+                                 .response_timeout = absl::Milliseconds(300)});
+  ASSERT_THAT(transport.status(), IsOk());
+  RecordingSink sink;
+  ASSERT_THAT((*transport)->Start(&sink), IsOk());
+  ASSERT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":7,"method":"slow"})"), IsOk());
+  ASSERT_TRUE(sink.WaitForFrames(1));
+  absl::StatusOr<Message> error = DecodeMessage(sink.frames()[0]);
+  ASSERT_THAT(error.status(), IsOk());
+  ASSERT_EQ(error->kind(), MessageKind::kErrorResponse);
+  EXPECT_EQ(*error->id(), RequestId(7));
+  EXPECT_EQ(error->error().code, error_code::kRequestTimeout);
+  EXPECT_THAT(error->error().message, HasSubstr(canned.url()));
+  ASSERT_THAT((*transport)->Send(R"({"jsonrpc":"2.0","id":1,"method":"ping"})"), IsOk());
+  ASSERT_TRUE(sink.WaitForFrames(2));
+  EXPECT_EQ(sink.frames()[1], R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  (*transport)->Close();
 }
 
 TEST_F(HttpClientTest, ConnectionRefusedIsUnavailable) {
@@ -795,9 +897,9 @@ TEST_F(HttpClientTest, ExpiredSessionIsReinitializedAndSubscriptionsRenewed) {
   StartHttp();
   uint16_t port = http_->port();
   ASSERT_THAT(Connect({}).status(), IsOk());
-  ASSERT_THAT(AwaitResult<EmptyResult>(
-                  [&](auto done) { client_->Subscribe("test://watched", std::move(done)); })
-                  .status(),
+  ASSERT_THAT(AwaitResult<EmptyResult>([&](auto done) {
+                client_->Subscribe("test://watched", std::move(done));
+              }).status(),
               IsOk());
   ASSERT_EQ(server_->sessions().size(), 1u);
   // The server restarts on the same port: it knows no session.
@@ -890,8 +992,8 @@ TEST_F(HttpClientTest, AnUnresumableStreamAnswersItsRequestsWithErrors) {
         "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":"
         "\"info\",\"data\":1}}\n\n");
   });
-  absl::StatusOr<TransportPtr> transport = CreateHttpClientTransport(
-      {.url = canned.url(), .kind = HttpTransportKind::kStreamable});
+  absl::StatusOr<TransportPtr> transport =
+      CreateHttpClientTransport({.url = canned.url(), .kind = HttpTransportKind::kStreamable});
   ASSERT_THAT(transport.status(), IsOk());
   RecordingSink sink;
   ASSERT_THAT((*transport)->Start(&sink), IsOk());
@@ -988,8 +1090,8 @@ TEST_F(LegacySseTest, StreamableOnlyDoesNotFallBack) {
 }
 
 TEST_F(LegacySseTest, AutoExplainsWhenNeitherTransportIsServed) {
-  std::optional<absl::Status> status =
-      CloseStatusOfRawInitialize({.url = legacy_.url("/nothing"), .kind = HttpTransportKind::kAuto});
+  std::optional<absl::Status> status = CloseStatusOfRawInitialize(
+      {.url = legacy_.url("/nothing"), .kind = HttpTransportKind::kAuto});
   ASSERT_TRUE(status.has_value());
   EXPECT_THAT(status->message(), HasSubstr("Streamable HTTP"));
   EXPECT_THAT(status->message(), HasSubstr("HTTP+SSE"));
