@@ -54,7 +54,7 @@ constexpr absl::string_view kServerStatusSchema = R"({
   "type": "object",
   "properties": {
     "name": {"type": "string"},
-    "kind": {"type": "string", "enum": ["process", "image", "in-process"]},
+    "kind": {"type": "string", "enum": ["process", "image", "in-process", "remote"]},
     "mode": {"type": "string", "enum": ["on-demand", "long-lived", "per-call"]},
     "enabled": {"type": "boolean"},
     "state": {"type": "string", "enum": ["stopped", "starting", "ready", "backing-off"]},
@@ -110,6 +110,8 @@ absl::string_view KindName(ServerDefinition::Kind kind) {
       return "command";
     case ServerDefinition::Kind::kBuiltin:
       return "builtin";
+    case ServerDefinition::Kind::kRemote:
+      return "remote";
   }
   return "?";
 }
@@ -294,9 +296,9 @@ absl::StatusOr<std::shared_ptr<BuiltinServer>> BuiltinServer::Create(BuiltinServ
   absl::Status added =
       add(MakeTool(
               "list_servers", "List servers",
-              "Lists the servers behind this gateway: kind (process, image, in-process), run mode, "
-              "whether enabled, state (stopped, starting, ready, backing-off), the last error, and "
-              "how many tools each exposes once listed.",
+              "Lists the servers behind this gateway: kind (process, image, in-process, remote), "
+              "run mode, whether enabled, state (stopped, starting, ready, backing-off), the last "
+              "error, and how many tools each exposes once listed.",
               R"({"type": "object", "properties": {}, "additionalProperties": false})",
               absl::StrCat(
                   R"({"type": "object", "properties": {"servers": {"type": "array", "items": )",
@@ -334,7 +336,7 @@ absl::StatusOr<std::shared_ptr<BuiltinServer>> BuiltinServer::Create(BuiltinServ
                        "type": "object",
                        "properties": {
                          "name": {"type": "string"}, "catalog": {"type": "string"},
-                         "kind": {"type": "string", "enum": ["image", "command", "builtin"]},
+                         "kind": {"type": "string", "enum": ["image", "command", "builtin", "remote"]},
                          "title": {"type": "string"}, "description": {"type": "string"},
                          "in_gateway": {"type": "boolean"}, "enabled": {"type": "boolean"},
                          "score": {"type": "integer"}},

@@ -1,5 +1,7 @@
 #include "mcpgw/gateway/catalog.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -104,6 +107,62 @@ absl::string_view ToString(RunMode mode) {
       return "per-call";
   }
   return "unknown";
+}
+
+absl::StatusOr<RemoteTransport> ParseRemoteTransport(absl::string_view s) {
+  if (s == "auto") {
+    return RemoteTransport::kAuto;
+  }
+  if (s == "streamable" || s == "http") {
+    return RemoteTransport::kStreamable;
+  }
+  if (s == "sse") {
+    return RemoteTransport::kSse;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown transport '", s,
+      "'; use auto (Streamable HTTP, falling back to SSE), streamable (or http) or sse"));
+}
+
+absl::string_view ToString(RemoteTransport transport) {
+  switch (transport) {
+    case RemoteTransport::kAuto:
+      return "auto";
+    case RemoteTransport::kStreamable:
+      return "streamable";
+    case RemoteTransport::kSse:
+      return "sse";
+  }
+  return "unknown";
+}
+
+bool IsLoopbackUrl(absl::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) {
+    return false;
+  }
+  absl::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (authority.find('@') != absl::string_view::npos) {
+    authority = authority.substr(authority.rfind('@') + 1);
+  }
+  std::string host;
+  if (absl::StartsWith(authority, "[")) {
+    size_t close = authority.find(']');
+    if (close == absl::string_view::npos) {
+      return false;
+    }
+    host = std::string(authority.substr(1, close - 1));
+    in6_addr v6;
+    return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  host = absl::AsciiStrToLower(authority.substr(0, authority.find(':')));
+  if (host == "localhost" || absl::EndsWith(host, ".localhost")) {
+    return true;
+  }
+  in_addr v4;
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
+         (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 const SecretSpec* ServerDefinition::FindSecret(absl::string_view secret_name) const {

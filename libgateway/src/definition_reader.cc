@@ -4,6 +4,8 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -287,18 +289,160 @@ absl::Status ReadLimits(const YamlNode& node, RunSettings& out) {
   return absl::OkStatus();
 }
 
+
+// RFC 9110 token characters: what a header name is made of.
+bool IsHeaderName(absl::string_view name) {
+  static constexpr absl::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           kSpecials.find(c) != absl::string_view::npos;
+  });
+}
+
+// Headers the HTTP transport sets itself (or that frame the request): a configuration may not
+// set them.
+bool IsTransportHeader(absl::string_view name) {
+  static const auto* names = new std::vector<std::string>{
+      "accept",     "content-type",      "content-length",   "mcp-session-id",
+      "mcp-protocol-version", "last-event-id", "host", "connection",
+      "transfer-encoding",    "upgrade",       "te",   "keep-alive", "expect"};
+  std::string lower = absl::AsciiStrToLower(name);
+  return std::find(names->begin(), names->end(), lower) != names->end();
+}
+
+absl::StatusOr<RemoteSpec> ReadRemote(const YamlNode& node,
+                                      std::map<std::string, SourceLocation>& header_locations) {
+  absl::StatusOr<YamlMap> map =
+      YamlMap::Read(node, "a map with the server's url (and transport, headers)");
+  if (!map.ok()) {
+    return map.status();
+  }
+  if (absl::Status s = map->CheckKeys({"url", "transport", "headers"}); !s.ok()) {
+    return s;
+  }
+  RemoteSpec remote;
+  const YamlNode* url = map->Find("url");
+  if (url == nullptr) {
+    return node.Error("needs a 'url' (https://host/path of the MCP endpoint)");
+  }
+  absl::StatusOr<std::string> u = url->NonEmptyString("a URL");
+  if (!u.ok()) {
+    return u.status();
+  }
+  if (absl::Status s = CheckRemoteUrl(*u); !s.ok()) {
+    return url->Error(s.message());
+  }
+  remote.url = *u;
+  if (const YamlNode* transport = map->Find("transport")) {
+    absl::StatusOr<std::string> t = transport->String("auto, streamable, http or sse");
+    if (!t.ok()) {
+      return t.status();
+    }
+    absl::StatusOr<RemoteTransport> kind = ParseRemoteTransport(*t);
+    if (!kind.ok()) {
+      return transport->Error(kind.status().message());
+    }
+    remote.transport = *kind;
+  }
+  if (const YamlNode* headers = map->Find("headers")) {
+    absl::StatusOr<YamlMap> entries =
+        YamlMap::Read(*headers, "a map of HTTP headers (Name: value)", /*null_is_empty=*/true);
+    if (!entries.ok()) {
+      return entries.status();
+    }
+    std::set<std::string> seen;
+    for (const YamlMap::Entry& e : entries->entries()) {
+      if (!IsHeaderName(e.key)) {
+        return e.key_node.Error(
+            "not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~, such as X-Api-Key)");
+      }
+      if (IsTransportHeader(e.key)) {
+        return e.key_node.Error(absl::StrCat(
+            "the HTTP transport sets '", e.key, "' itself; a configuration may not"));
+      }
+      if (!seen.insert(absl::AsciiStrToLower(e.key)).second) {
+        return e.key_node.Error(absl::StrCat(
+            "header '", e.key, "' is given twice (header names are case-insensitive)"));
+      }
+      absl::StatusOr<std::string> value = e.value.NonEmptyString("a header value");
+      if (!value.ok()) {
+        return value.status();
+      }
+      if (std::any_of(value->begin(), value->end(), [](char c) {
+            return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+          })) {
+        return e.value.Error("a header value may not hold line breaks or control characters");
+      }
+      absl::StatusOr<std::vector<Placeholder>> refs = ParsePlaceholders(*value);
+      if (!refs.ok()) {
+        return e.value.Error(refs.status().message());
+      }
+      header_locations[absl::StrCat("remote.headers.", e.key)] = e.value.location();
+      remote.headers.emplace_back(e.key, *std::move(value));
+    }
+  }
+  return remote;
+}
+
+
+// CheckRemoteReferences checks a remote server's header placeholders as env ones are checked,
+// that no secret is meant for an environment, and that no secret goes out in clear text.
+absl::Status CheckRemoteReferences(const ServerDefinition& def, const YamlNode& remote_node,
+                                   std::map<std::string, SourceLocation>& header_locations,
+                                   const YamlNode* secrets_node,
+                                   const DefinitionOptions& options) {
+  for (const SecretSpec& secret : def.secrets) {
+    if (!secret.env.empty()) {
+      return secrets_node->Error(absl::StrCat(
+          "secret '", secret.name, "' has an 'env', but a remote server has no environment; use {{secret.",
+          secret.name, "}} in a header value under 'remote.headers'"));
+    }
+  }
+  std::string headers_path = JoinPath(remote_node.path(), "headers");
+  auto fail = [&](absl::string_view name, absl::string_view message) {
+    return LocatedError(header_locations[absl::StrCat("remote.headers.", name)],
+                        JoinPath(headers_path, name), message);
+  };
+  std::map<std::string, std::string> headers(def.remote.headers.begin(),
+                                             def.remote.headers.end());
+  if (absl::Status s = CheckEnvReferences(headers, def, fail); !s.ok()) {
+    return s;
+  }
+  bool clear_text = absl::StartsWithIgnoreCase(def.remote.url, "http://") &&
+                    !IsLoopbackUrl(def.remote.url);
+  for (const auto& [name, value] : def.remote.headers) {
+    std::vector<Placeholder> refs = ParsePlaceholders(value).value_or(std::vector<Placeholder>{});
+    for (const Placeholder& p : refs) {
+      if (p.kind == Placeholder::Kind::kSecret && clear_text) {
+        return fail(name, absl::StrCat(
+                              ToString(p), " would travel in clear text to ", def.remote.url,
+                              ": use https:// (plain http:// may carry secrets only to a "
+                              "loopback host such as 127.0.0.1 or localhost)"));
+      }
+      if (p.kind == Placeholder::Kind::kConfig && !options.in_profile &&
+          def.config_schema.empty()) {
+        return fail(name, absl::StrCat(ToString(p),
+                                       " needs a config, but the server declares no 'config' "
+                                       "schema"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const std::vector<std::string>& DefinitionKeys() {
   static const auto* keys = new std::vector<std::string>{
-      "title",   "description", "image",   "command", "args",  "builtin", "env",
-      "secrets", "config",      "network", "volumes", "tools", "run"};
+      "title",   "description", "image",   "command", "remote", "args",  "builtin",
+      "env",     "secrets",     "config",  "network", "volumes", "tools", "run"};
   return *keys;
 }
 
 const std::vector<std::string>& InlineOnlyKeys() {
   static const auto* keys = new std::vector<std::string>{
-      "title", "description", "image", "command", "args", "builtin", "secrets", "volumes"};
+      "title", "description", "image", "command", "remote", "args", "builtin", "secrets",
+      "volumes"};
   return *keys;
 }
 
@@ -317,6 +461,77 @@ absl::Status CheckServerName(const YamlNode& key, absl::string_view name) {
   if (name.find(kPrefixSeparator) != absl::string_view::npos) {
     return key.Error(absl::StrCat("'", name, "' holds '", kPrefixSeparator,
                                   "', which separates a server's name from its tools' names"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRemoteUrl(absl::string_view url) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("'", url, "' ", why));
+  };
+  if (ContainsPlaceholder(url)) {
+    return absl::InvalidArgumentError(
+        "placeholders are not allowed in the url (it shows in logs and errors); send "
+        "credentials in a header, whose value may use {{secret.NAME}}");
+  }
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return bad("is not a URL: it holds a blank, a control or a non-ASCII character");
+    }
+  }
+  absl::string_view rest = url;
+  std::string scheme = absl::AsciiStrToLower(rest.substr(0, rest.find("://")));
+  if (rest.find("://") == absl::string_view::npos || (scheme != "http" && scheme != "https")) {
+    return bad("is not an http:// or https:// URL");
+  }
+  rest.remove_prefix(scheme.size() + 3);
+  absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (rest.find('#') != absl::string_view::npos) {
+    return bad("has a #fragment, which means nothing to a server; remove it");
+  }
+  if (authority.find('@') != absl::string_view::npos) {
+    return bad(
+        "holds a user name or password, which would show in logs and errors; send "
+        "credentials in a header instead (headers may use {{secret.NAME}})");
+  }
+  absl::string_view host = authority;
+  absl::string_view port;
+  if (absl::StartsWith(authority, "[")) {
+    size_t close = authority.find(']');
+    if (close == absl::string_view::npos) {
+      return bad("has an unterminated [IPv6 address]");
+    }
+    host = authority.substr(0, close + 1);
+    absl::string_view after = authority.substr(close + 1);
+    if (!after.empty() && !absl::ConsumePrefix(&after, ":")) {
+      return bad("has something after its [IPv6 address] that is not a :port");
+    }
+    port = after;
+    if (after.empty() && absl::EndsWith(authority, ":")) {
+      return bad("has an empty port");
+    }
+  } else if (size_t colon = authority.find(':'); colon != absl::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    if (port.empty()) {
+      return bad("has an empty port");
+    }
+  }
+  if (host.empty()) {
+    return bad("names no host");
+  }
+  if (!absl::StartsWith(host, "[") && !std::all_of(host.begin(), host.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+      })) {
+    return bad(absl::StrCat("names the host '", host, "', which is not a host name or address"));
+  }
+  if (!port.empty()) {
+    int n = 0;
+    if (port.size() > 5 || !absl::SimpleAtoi(port, &n) || n < 1 || n > 65535 ||
+        !std::all_of(port.begin(), port.end(),
+                     [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
+      return bad(absl::StrCat("has the port '", port, "'; a port is 1 to 65535"));
+    }
   }
   return absl::OkStatus();
 }
@@ -499,24 +714,50 @@ absl::StatusOr<ServerDefinition> ReadDefinition(const YamlNode& key, const YamlM
     def.description = *v;
   }
 
-  // Exactly one of image, command, builtin: the first one given wins, a second is an error.
+  // Exactly one of image, command, remote, builtin: the first one given wins, a second is an
+  // error.
   const YamlMap::Entry* what_runs = nullptr;
   for (const YamlMap::Entry& e : entry.entries()) {
-    if (e.key != "image" && e.key != "command" && e.key != "builtin") {
+    if (e.key != "image" && e.key != "command" && e.key != "builtin" && e.key != "remote") {
       continue;
     }
     if (what_runs != nullptr) {
-      return e.key_node.Error(absl::StrCat("'", what_runs->key, "' is already given on line ",
-                                           what_runs->key_node.location().line,
-                                           "; a server runs either an image or a command"));
+      bool remote = what_runs->key == "remote" || e.key == "remote";
+      return e.key_node.Error(absl::StrCat(
+          "'", what_runs->key, "' is already given on line ", what_runs->key_node.location().line,
+          remote ? "; a server is either remote or run here (with an image or a command)"
+                 : "; a server runs either an image or a command"));
     }
     what_runs = &e;
   }
   if (what_runs == nullptr) {
     return key.Error(
-        "needs 'image' (a container image) or 'command' (a local program and its arguments)");
+        "needs 'image' (a container image), 'command' (a local program and its arguments) or "
+        "'remote' (a server reached over HTTP)");
   }
-  if (what_runs->key == "image") {
+  std::map<std::string, SourceLocation> header_locations;
+  if (what_runs->key == "remote") {
+    def.kind = ServerDefinition::Kind::kRemote;
+    absl::StatusOr<RemoteSpec> remote = ReadRemote(what_runs->value, header_locations);
+    if (!remote.ok()) {
+      return remote.status();
+    }
+    def.remote = *std::move(remote);
+    // What only a program or a container has.
+    for (const char* field : {"args", "env", "volumes"}) {
+      if (const YamlMap::Entry* e = entry.FindEntry(field)) {
+        return e->key_node.Error(absl::StrCat(
+            "a remote server runs elsewhere and has no '", field,
+            "'; it gets only the headers under 'remote.headers'"));
+      }
+    }
+    if (!options.in_profile) {
+      if (const YamlMap::Entry* e = entry.FindEntry("network")) {
+        return e->key_node.Error(
+            "a remote server is reached by the gateway itself; 'network' is a container's");
+      }
+    }
+  } else if (what_runs->key == "image") {
     def.kind = ServerDefinition::Kind::kImage;
     absl::StatusOr<std::string> image = what_runs->value.NonEmptyString("an image reference");
     if (!image.ok()) {
@@ -630,6 +871,13 @@ absl::StatusOr<ServerDefinition> ReadDefinition(const YamlNode& key, const YamlM
       }
     }
   }
+  if (def.kind == ServerDefinition::Kind::kRemote) {
+    if (absl::Status s = CheckRemoteReferences(def, what_runs->value, header_locations,
+                                               entry.Find("secrets"), options);
+        !s.ok()) {
+      return s;
+    }
+  }
   // Two secrets may not feed the same variable.
   std::set<std::string> secret_vars;
   for (const SecretSpec& secret : def.secrets) {
@@ -682,6 +930,11 @@ absl::StatusOr<ServerDefinition> ReadDefinition(const YamlNode& key, const YamlM
   if (const YamlNode* run = entry.Find("run")) {
     if (absl::Status s = ReadRunMap(*run, def.run); !s.ok()) {
       return s;
+    }
+    if (def.kind == ServerDefinition::Kind::kRemote && def.run.mode == RunMode::kPerCall) {
+      absl::StatusOr<YamlMap> map = YamlMap::Read(*run, "a map of run settings");
+      const YamlNode* mode = map.ok() ? map->Find("mode") : nullptr;
+      return (mode != nullptr ? *mode : *run).Error(kRemotePerCallError);
     }
   }
   return def;

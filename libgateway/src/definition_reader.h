@@ -34,6 +34,16 @@ const std::vector<std::string>& InlineOnlyKeys();
 // since it prefixes tool names).
 absl::Status CheckServerName(const YamlNode& key, absl::string_view name);
 
+// Why a remote server cannot run per-call.
+inline constexpr absl::string_view kRemotePerCallError =
+    "a remote server has no instances to start per call: use on-demand (connect at the first "
+    "need, disconnect when idle) or long-lived (stay connected)";
+
+// CheckRemoteUrl checks the URL of a remote server: http:// or https://, a host and an
+// optional port, no user:password, no #fragment, no placeholders. InvalidArgument saying what
+// is wrong.
+absl::Status CheckRemoteUrl(absl::string_view url);
+
 // ReadDefinition reads the server named by `key` (the server's name, as a map key) from its
 // entry. Unknown keys are the caller's to check (a profile entry has more).
 absl::StatusOr<ServerDefinition> ReadDefinition(const YamlNode& key, const YamlMap& entry,

@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -208,6 +209,26 @@ absl::Status EmbeddedGateway::AddProfile(const ResolvedProfile& plan, const Secr
       }
       return value;
     };
+    if (server.definition.kind == ServerDefinition::Kind::kRemote) {
+      MCPGW_ASSIGN_OR_RETURN(RemoteConnection remote,
+                             BuildRemoteConnection(server, server.config, lookup));
+      if (absl::StartsWithIgnoreCase(remote.url, "http://") && !IsLoopbackUrl(remote.url)) {
+        spdlog::warn(
+            "mcpgw: server '{}' is reached over plain http ({}): its requests and answers travel "
+            "unencrypted; use https:// if the server offers it",
+            server.name, remote.url);
+      }
+      mcp::HttpClientOptions http;
+      http.url = remote.url;
+      http.kind = ToHttpTransportKind(remote.transport);
+      http.headers = std::move(remote.headers);
+      GatewayServer made = RemoteGatewayServer(server.name, std::move(http));
+      entry.config.connector = std::move(made.config.connector);
+      entry.config.start_timeout = made.config.start_timeout;
+      entry.remote_url = std::move(made.remote_url);
+      added.push_back(std::move(entry));
+      continue;
+    }
     MCPGW_ASSIGN_OR_RETURN(entry.config.spec, BuildRunSpec(server, server.config, lookup));
     if (entry.config.spec.image.empty()) {
       if (runtimes_->processes == nullptr) {

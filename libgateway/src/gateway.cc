@@ -1742,8 +1742,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         const GatewayServer& s = servers[i];
         ServerStatus st;
         st.name = s.config.name;
-        st.kind = s.config.connector ? "in-process" : !s.config.spec.image.empty() ? "image"
-                                                                                    : "process";
+        st.kind = !s.remote_url.empty()        ? "remote"
+                  : s.config.connector         ? "in-process"
+                  : !s.config.spec.image.empty() ? "image"
+                                                 : "process";
         st.mode = s.config.mode;
         st.enabled = enabled[i] != 0;
         if (i < last_seen.size() && last_seen[i][kTools].has_value()) {

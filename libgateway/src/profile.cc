@@ -134,7 +134,7 @@ absl::StatusOr<ProfileServer> ReadServer(const YamlMap::Entry& e) {
     return s;
   }
   const YamlMap::Entry* runs = nullptr;
-  for (const char* key : {"image", "command", "builtin"}) {
+  for (const char* key : {"image", "command", "remote", "builtin"}) {
     if (runs == nullptr) {
       runs = map->FindEntry(key);
     }
@@ -154,6 +154,12 @@ absl::StatusOr<ProfileServer> ReadServer(const YamlMap::Entry& e) {
       return def.status();
     }
     server.definition = *std::move(def);
+    if (server.definition->kind == ServerDefinition::Kind::kRemote) {
+      if (const YamlMap::Entry* network = map->FindEntry("network")) {
+        return network->key_node.Error(
+            "a remote server is reached by the gateway itself; 'network' is a container's");
+      }
+    }
     if (const YamlNode* env = map->Find("env")) {
       // Already read into the definition; only the locations are wanted here.
       absl::StatusOr<std::map<std::string, std::string>> vars =
@@ -167,7 +173,8 @@ absl::StatusOr<ProfileServer> ReadServer(const YamlMap::Entry& e) {
       const auto& only = InlineOnlyKeys();
       if (std::find(only.begin(), only.end(), field.key) != only.end()) {
         return field.key_node.Error(
-            absl::StrCat("only a server defined inline (with image or command) sets '", field.key,
+            absl::StrCat("only a server defined inline (with image, command or remote) sets '",
+                         field.key,
                          "'; '", e.key, "' comes from a catalog"));
       }
     }
@@ -362,6 +369,74 @@ std::string ProfileHint(absl::string_view server) {
   return absl::StrCat("; give it under servers.", server, ".config in the profile");
 }
 
+// ValueExpander expands the placeholders of one server's env values and headers: config
+// values from its effective config, secrets it declares from the lookup (each looked up once,
+// only when used). Errors name the server and where the value is used, never a value.
+class ValueExpander {
+ public:
+  ValueExpander(const ResolvedServer& server, const mcp::Json& config, SecretLookup secrets)
+      : server_(server), config_(config), secrets_(secrets) {}
+
+  absl::Status Error(absl::StatusCode code, absl::string_view message) const {
+    return absl::Status(code, absl::StrCat("server '", server_.name, "': ", message));
+  }
+
+  // Secret returns the value of the declared secret `name`, needed by `used_by`.
+  absl::StatusOr<std::string> Secret(absl::string_view name, absl::string_view used_by) {
+    const SecretSpec* spec_of = server_.definition.FindSecret(name);
+    if (spec_of == nullptr) {
+      return Error(absl::StatusCode::kInvalidArgument,
+                   absl::StrCat(used_by, ": {{secret.", name,
+                                "}} names a secret this server does not declare"));
+    }
+    auto it = looked_up_.find(name);
+    if (it != looked_up_.end()) {
+      return it->second;
+    }
+    absl::StatusOr<std::string> value = secrets_(name);
+    if (value.status().code() == absl::StatusCode::kNotFound) {
+      return Error(absl::StatusCode::kNotFound,
+                   absl::StrCat("needs the secret '", name, "' (for ", used_by,
+                                "), which is not set; set it with `mcpgw secret set ", name, "`",
+                                spec_of->how.empty() ? "" : absl::StrCat(" (", spec_of->how, ")")));
+    }
+    if (!value.ok()) {
+      return Error(value.status().code(),
+                   absl::StrCat("secret '", name, "': ", value.status().message()));
+    }
+    looked_up_.emplace(std::string(name), *value);
+    return value;
+  }
+
+  // Expand expands `text`, used by `used_by` ("env.TOKEN", "header Authorization").
+  absl::StatusOr<std::string> Expand(absl::string_view text, absl::string_view used_by) {
+    absl::StatusOr<std::string> value =
+        ExpandPlaceholders(text, [&](const Placeholder& p) -> absl::StatusOr<std::string> {
+          if (p.kind == Placeholder::Kind::kSecret) {
+            return Secret(p.key, used_by);
+          }
+          absl::StatusOr<std::string> v = ConfigText(config_, p.key);
+          if (!v.ok()) {
+            bool missing = v.status().code() == absl::StatusCode::kNotFound;
+            return Error(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(used_by, ": ", v.status().message(),
+                                      missing ? ProfileHint(server_.name) : ""));
+          }
+          return v;
+        });
+    if (!value.ok() && !absl::StartsWith(value.status().message(), "server '")) {
+      return Error(value.status().code(), absl::StrCat(used_by, ": ", value.status().message()));
+    }
+    return value;
+  }
+
+ private:
+  const ResolvedServer& server_;
+  const mcp::Json& config_;
+  SecretLookup secrets_;
+  absl::flat_hash_map<std::string, std::string> looked_up_;
+};
+
 // --- catalogs ---
 
 bool IsCatalogPath(absl::string_view ref) {
@@ -446,6 +521,14 @@ ServerSettings EffectiveSettings(const ServerDefinition& def, const RunSettings&
   } else {
     s.network = def.network ? gateway.network : "none";
   }
+  if (def.kind == ServerDefinition::Kind::kRemote) {
+    // Nothing to start per call: the gateway-wide per-call default means on-demand here (a
+    // per-call mode set on the server itself is refused when it is read).
+    if (s.mode == RunMode::kPerCall) {
+      s.mode = RunMode::kOnDemand;
+    }
+    s.network = "none";
+  }
   return s;
 }
 
@@ -489,6 +572,20 @@ absl::StatusOr<ResolvedServer> ResolveServer(const Profile& profile, const Profi
   }
   ServerDefinition& def = out.definition;
   out.definition.name = ps.name;
+  if (def.kind == ServerDefinition::Kind::kRemote && !ps.definition.has_value()) {
+    if (!ps.env.empty()) {
+      return fail("env", absl::StrCat("'", ps.from,
+                                      "' is a remote server: it has no environment, only the "
+                                      "headers its catalog entry sends"));
+    }
+    if (ps.network.has_value()) {
+      return fail("network",
+                  "a remote server is reached by the gateway itself; 'network' is a container's");
+    }
+    if (ps.run.mode == RunMode::kPerCall) {
+      return fail("run", internal::kRemotePerCallError);
+    }
+  }
 
   // Env additions: declared secrets only, and a variable a secret feeds stays the secret's.
   auto fail_env = [&](absl::string_view var, absl::string_view message) {
@@ -552,6 +649,21 @@ absl::StatusOr<ResolvedServer> ResolveServer(const Profile& profile, const Profi
           return fail(ps.field_locations.count(field) != 0 ? field : "config",
                       absl::StrCat(ToString(p), " in env.", var, ": ", text.status().message(),
                                    missing ? ProfileHint(ps.name) : ""));
+        }
+      }
+    }
+    for (const auto& [header, value] : def.remote.headers) {
+      std::vector<Placeholder> refs = ParsePlaceholders(value).value_or(std::vector<Placeholder>{});
+      for (const Placeholder& p : refs) {
+        if (p.kind != Placeholder::Kind::kConfig) {
+          continue;
+        }
+        absl::StatusOr<std::string> text = ConfigText(*config, p.key);
+        if (!text.ok()) {
+          bool missing = text.status().code() == absl::StatusCode::kNotFound;
+          return fail("config", absl::StrCat(ToString(p), " in header ", header, ": ",
+                                             text.status().message(),
+                                             missing ? ProfileHint(ps.name) : ""));
         }
       }
     }
@@ -862,6 +974,11 @@ absl::StatusOr<container::RunSpec> BuildRunSpec(const ResolvedServer& server,
     return error(absl::StatusCode::kFailedPrecondition,
                  "a built-in server runs inside the gateway; there is nothing to start");
   }
+  if (def.kind == ServerDefinition::Kind::kRemote) {
+    return error(absl::StatusCode::kFailedPrecondition,
+                 "a remote server runs elsewhere; there is nothing to start (the gateway "
+                 "connects to it: see BuildRemoteConnection)");
+  }
   absl::StatusOr<mcp::Json> effective = EffectiveConfig(def, config, "config");
   if (!effective.ok()) {
     return error(absl::StatusCode::kInvalidArgument, effective.status().message());
@@ -903,56 +1020,11 @@ absl::StatusOr<container::RunSpec> BuildRunSpec(const ResolvedServer& server,
                  "placeholders are not allowed in a command line; pass values through env");
   }
 
-  // Each declared secret is looked up once, and only when used.
-  absl::flat_hash_map<std::string, std::string> looked_up;
-  auto secret = [&](absl::string_view name,
-                    absl::string_view used_by) -> absl::StatusOr<std::string> {
-    const SecretSpec* spec_of = def.FindSecret(name);
-    if (spec_of == nullptr) {
-      return error(absl::StatusCode::kInvalidArgument,
-                   absl::StrCat(used_by, ": {{secret.", name,
-                                "}} names a secret this server does not declare"));
-    }
-    auto it = looked_up.find(name);
-    if (it != looked_up.end()) {
-      return it->second;
-    }
-    absl::StatusOr<std::string> value = secrets(name);
-    if (value.status().code() == absl::StatusCode::kNotFound) {
-      return error(absl::StatusCode::kNotFound,
-                   absl::StrCat("needs the secret '", name, "' (for ", used_by,
-                                "), which is not set; set it with `mcpgw secret set ", name, "`",
-                                spec_of->how.empty() ? "" : absl::StrCat(" (", spec_of->how, ")")));
-    }
-    if (!value.ok()) {
-      return error(value.status().code(),
-                   absl::StrCat("secret '", name, "': ", value.status().message()));
-    }
-    looked_up.emplace(std::string(name), *value);
-    return value;
-  };
-
+  ValueExpander expander(server, *effective, secrets);
   for (const auto& [var, text] : def.env) {
-    std::string used_by = absl::StrCat("env.", var);
-    absl::StatusOr<std::string> value =
-        ExpandPlaceholders(text, [&](const Placeholder& p) -> absl::StatusOr<std::string> {
-          if (p.kind == Placeholder::Kind::kSecret) {
-            return secret(p.key, used_by);
-          }
-          absl::StatusOr<std::string> v = ConfigText(*effective, p.key);
-          if (!v.ok()) {
-            bool missing = v.status().code() == absl::StatusCode::kNotFound;
-            return error(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat(used_by, ": ", v.status().message(),
-                                      missing ? ProfileHint(server.name) : ""));
-          }
-          return v;
-        });
+    absl::StatusOr<std::string> value = expander.Expand(text, absl::StrCat("env.", var));
     if (!value.ok()) {
-      if (absl::StartsWith(value.status().message(), "server '")) {
-        return value.status();
-      }
-      return error(value.status().code(), absl::StrCat(used_by, ": ", value.status().message()));
+      return value.status();
     }
     spec.env[var] = *std::move(value);
   }
@@ -960,13 +1032,67 @@ absl::StatusOr<container::RunSpec> BuildRunSpec(const ResolvedServer& server,
     if (s.env.empty()) {
       continue;
     }
-    absl::StatusOr<std::string> value = secret(s.name, s.env);
+    absl::StatusOr<std::string> value = expander.Secret(s.name, s.env);
     if (!value.ok()) {
       return value.status();
     }
     spec.env[s.env] = *std::move(value);
   }
   return spec;
+}
+
+absl::StatusOr<RemoteConnection> BuildRemoteConnection(const ResolvedServer& server,
+                                                       const mcp::Json& config,
+                                                       SecretLookup secrets) {
+  const ServerDefinition& def = server.definition;
+  auto error = [&](absl::StatusCode code, absl::string_view message) {
+    return absl::Status(code, absl::StrCat("server '", server.name, "': ", message));
+  };
+  if (def.kind != ServerDefinition::Kind::kRemote) {
+    return error(absl::StatusCode::kFailedPrecondition,
+                 "not a remote server; it is started with BuildRunSpec");
+  }
+  // A definition made in code is not checked on load.
+  if (absl::Status s = internal::CheckRemoteUrl(def.remote.url); !s.ok()) {
+    return error(absl::StatusCode::kInvalidArgument, s.message());
+  }
+  absl::StatusOr<mcp::Json> effective = EffectiveConfig(def, config, "config");
+  if (!effective.ok()) {
+    return error(absl::StatusCode::kInvalidArgument, effective.status().message());
+  }
+  bool clear_text =
+      absl::StartsWithIgnoreCase(def.remote.url, "http://") && !IsLoopbackUrl(def.remote.url);
+  RemoteConnection out;
+  out.url = def.remote.url;
+  out.transport = def.remote.transport;
+  ValueExpander expander(server, *effective, secrets);
+  for (const auto& [name, text] : def.remote.headers) {
+    std::string used_by = absl::StrCat("header ", name);
+    if (clear_text) {
+      absl::StatusOr<std::vector<Placeholder>> refs = ParsePlaceholders(text);
+      if (refs.ok() && std::any_of(refs->begin(), refs->end(), [](const Placeholder& p) {
+            return p.kind == Placeholder::Kind::kSecret;
+          })) {
+        return error(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat(used_by, ": a secret would travel in clear text to ", out.url,
+                                  "; use https://"));
+      }
+    }
+    absl::StatusOr<std::string> value = expander.Expand(text, used_by);
+    if (!value.ok()) {
+      return value.status();
+    }
+    // A secret or config value with a line break would split the request's headers.
+    if (std::any_of(value->begin(), value->end(), [](char c) {
+          return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+        })) {
+      return error(absl::StatusCode::kInvalidArgument,
+                   absl::StrCat(used_by, ": its value holds a line break or a control "
+                                         "character (check the secrets and config it uses)"));
+    }
+    out.headers.emplace_back(name, *std::move(value));
+  }
+  return out;
 }
 
 }  // namespace mcpgw::gateway

@@ -19,6 +19,7 @@ using ::mcpgw::testing::IsOk;
 using ::mcpgw::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Pair;
 using ::testing::StartsWith;
 
 // A directory removed at the end of the test.
@@ -184,10 +185,11 @@ TEST(Catalog, ErrorsNameFileLineColumnAndField) {
        "team.yaml:5:5: servers.fetch.netwrok: unknown key; did you mean 'network'?"},
       {"version: 1\nservers:\n  fetch:\n    image: mcp/fetch\n    colour: red\n",
        "team.yaml:5:5: servers.fetch.colour: unknown key; expected one of: title, description, "
-       "image, command, args, builtin, env, secrets, config, network, volumes, tools, run"},
+       "image, command, remote, args, builtin, env, secrets, config, network, volumes, tools, "
+       "run"},
       {"version: 1\nservers:\n  x:\n    title: X\n",
-       "team.yaml:3:3: servers.x: needs 'image' (a container image) or 'command' (a local "
-       "program and its arguments)"},
+       "team.yaml:3:3: servers.x: needs 'image' (a container image), 'command' (a local "
+       "program and its arguments) or 'remote' (a server reached over HTTP)"},
       {"version: 1\nservers:\n  x:\n    image: mcp/x\n    command: [a]\n",
        "team.yaml:5:5: servers.x.command: 'image' is already given on line 4; a server runs "
        "either an image or a command"},
@@ -337,6 +339,165 @@ TEST(Catalog, ErrorsNameFileLineColumnAndField) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(Error(c.yaml), c.error) << "for:\n" << c.yaml;
+  }
+}
+
+TEST(Catalog, RemoteServers) {
+  MCPGW_ASSERT_OK_AND_ASSIGN(Catalog c, ParseCatalog(R"yaml(
+version: 1
+servers:
+  linear:
+    title: Linear
+    remote:
+      url: https://mcp.linear.example/mcp
+      transport: streamable
+      headers:
+        Authorization: "Bearer {{secret.linear.token}}"
+        X-Workspace: "{{config.workspace}}"
+        X-Client: mcpgw
+    secrets:
+      - name: linear.token
+        how: a personal API key from the settings page
+    config:
+      type: object
+      properties:
+        workspace: {type: string, default: eng}
+    tools:
+      - {name: list_issues, inputSchema: {type: object}}
+    run: {mode: long-lived}
+  local:
+    remote: {url: "http://127.0.0.1:8080/mcp", headers: {Authorization: "Bearer {{secret.t}}"}}
+    secrets: [{name: t}]
+  legacy:
+    remote: {url: "http://intranet.example/sse", transport: sse}
+  plain:
+    remote: {url: "HTTPS://[::1]:8443/mcp?x=1", transport: http}
+)yaml",
+                                                     "team.yaml"));
+  const ServerDefinition& linear = *c.Find("linear");
+  EXPECT_EQ(linear.kind, ServerDefinition::Kind::kRemote);
+  EXPECT_EQ(linear.remote.url, "https://mcp.linear.example/mcp");
+  EXPECT_EQ(linear.remote.transport, RemoteTransport::kStreamable);
+  EXPECT_THAT(linear.remote.headers,
+              ElementsAre(Pair("Authorization", "Bearer {{secret.linear.token}}"),
+                          Pair("X-Workspace", "{{config.workspace}}"), Pair("X-Client", "mcpgw")));
+  EXPECT_TRUE(linear.image.empty());
+  EXPECT_TRUE(linear.command.empty());
+  EXPECT_TRUE(linear.env.empty());
+  ASSERT_TRUE(linear.tools.has_value());
+  EXPECT_EQ(linear.run.mode, RunMode::kLongLived);
+  EXPECT_EQ(c.Find("local")->remote.transport, RemoteTransport::kAuto);
+  EXPECT_EQ(c.Find("legacy")->remote.transport, RemoteTransport::kSse);
+  EXPECT_TRUE(c.Find("legacy")->remote.headers.empty());
+  EXPECT_EQ(c.Find("plain")->remote.transport, RemoteTransport::kStreamable);
+
+  EXPECT_TRUE(IsLoopbackUrl("http://127.0.0.1:8080/mcp"));
+  EXPECT_TRUE(IsLoopbackUrl("http://127.1.2.3/mcp"));
+  EXPECT_TRUE(IsLoopbackUrl("http://LOCALHOST:1/"));
+  EXPECT_TRUE(IsLoopbackUrl("http://api.localhost/"));
+  EXPECT_TRUE(IsLoopbackUrl("http://[::1]:9/mcp"));
+  EXPECT_FALSE(IsLoopbackUrl("http://128.0.0.1/mcp"));
+  EXPECT_FALSE(IsLoopbackUrl("http://localhost.example.com/"));
+  EXPECT_FALSE(IsLoopbackUrl("http://[::2]/"));
+  EXPECT_FALSE(IsLoopbackUrl("http://10.0.0.1/"));
+
+  const std::string head = "version: 1\nservers:\n  r:\n";
+  struct Case {
+    std::string yaml;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {head + "    remote: https://x.example/mcp\n",
+       "team.yaml:4:13: servers.r.remote: expected a map with the server's url (and transport, "
+       "headers), got the string 'https://x.example/mcp'"},
+      {head + "    remote: {transport: sse}\n",
+       "team.yaml:4:13: servers.r.remote: needs a 'url' (https://host/path of the MCP "
+       "endpoint)"},
+      {head + "    remote: {url: https://x.example/mcp, header: {}}\n",
+       "team.yaml:4:42: servers.r.remote.header: unknown key; did you mean 'headers'?"},
+      {head + "    remote: {url: ftp://x.example/mcp}\n",
+       "team.yaml:4:19: servers.r.remote.url: 'ftp://x.example/mcp' is not an http:// or "
+       "https:// URL"},
+      {head + "    remote: {url: x.example/mcp}\n",
+       "team.yaml:4:19: servers.r.remote.url: 'x.example/mcp' is not an http:// or https:// "
+       "URL"},
+      {head + "    remote: {url: \"https://user:pw@x.example/mcp\"}\n",
+       "team.yaml:4:19: servers.r.remote.url: 'https://user:pw@x.example/mcp' holds a user name "
+       "or password, which would show in logs and errors; send credentials in a header instead "
+       "(headers may use {{secret.NAME}})"},
+      {head + "    remote: {url: \"https://x.example:0/mcp\"}\n",
+       "team.yaml:4:19: servers.r.remote.url: 'https://x.example:0/mcp' has the port '0'; a port "
+       "is 1 to 65535"},
+      {head + "    remote: {url: \"https:///mcp\"}\n",
+       "team.yaml:4:19: servers.r.remote.url: 'https:///mcp' names no host"},
+      {head + "    remote: {url: \"https://x.example/mcp#top\"}\n",
+       "team.yaml:4:19: servers.r.remote.url: 'https://x.example/mcp#top' has a #fragment, "
+       "which means nothing to a server; remove it"},
+      {head + "    remote: {url: \"https://{{config.host}}/mcp\"}\n",
+       "team.yaml:4:19: servers.r.remote.url: placeholders are not allowed in the url (it shows "
+       "in logs and errors); send credentials in a header, whose value may use "
+       "{{secret.NAME}}"},
+      {head + "    remote: {url: https://x.example/mcp, transport: websocket}\n",
+       "team.yaml:4:53: servers.r.remote.transport: unknown transport 'websocket'; use auto "
+       "(Streamable HTTP, falling back to SSE), streamable (or http) or sse"},
+      {head + "    remote:\n      url: https://x.example/mcp\n      headers: {\"X Key\": v}\n",
+       "team.yaml:6:17: servers.r.remote.headers.X Key: not an HTTP header name (letters, digits "
+       "and !#$%&'*+-.^_`|~, such as X-Api-Key)"},
+      {head + "    remote:\n      url: https://x.example/mcp\n      headers: {mcp-session-id: v}\n",
+       "team.yaml:6:17: servers.r.remote.headers.mcp-session-id: the HTTP transport sets "
+       "'mcp-session-id' itself; a configuration may not"},
+      {head + "    remote:\n      url: https://x.example/mcp\n"
+              "      headers: {X-Key: a, x-key: b}\n",
+       "team.yaml:6:27: servers.r.remote.headers.x-key: header 'x-key' is given twice (header "
+       "names are case-insensitive)"},
+      {head + "    remote:\n      url: https://x.example/mcp\n      headers: {X-Key: \"a\\nb\"}\n",
+       "team.yaml:6:24: servers.r.remote.headers.X-Key: a header value may not hold line breaks "
+       "or control characters"},
+      {head + "    remote:\n      url: https://x.example/mcp\n      headers: {X-Key: }\n",
+       "team.yaml:6:17: servers.r.remote.headers.X-Key: expected a header value, got nothing"},
+      // Secrets: declared, never for an environment, never in clear text to another host.
+      {head + "    remote:\n      url: https://x.example/mcp\n"
+              "      headers: {Authorization: \"Bearer {{secret.tok}}\"}\n",
+       "team.yaml:6:32: servers.r.remote.headers.Authorization: {{secret.tok}} names a secret "
+       "this server does not declare (it declares none); a server gets only the secrets listed "
+       "under its 'secrets'"},
+      {head + "    remote:\n      url: https://x.example/mcp\n"
+              "      headers: {X-Org: \"{{config.org}}\"}\n",
+       "team.yaml:6:24: servers.r.remote.headers.X-Org: {{config.org}} needs a config, but the "
+       "server declares no 'config' schema"},
+      {head + "    remote:\n      url: https://x.example/mcp\n    secrets:\n"
+              "      - {name: tok, env: TOKEN}\n",
+       "team.yaml:7:7: servers.r.secrets: secret 'tok' has an 'env', but a remote server has no "
+       "environment; use {{secret.tok}} in a header value under 'remote.headers'"},
+      {head + "    remote:\n      url: http://mcp.example.com/mcp\n"
+              "      headers: {Authorization: \"Bearer {{secret.tok}}\"}\n"
+              "    secrets: [{name: tok}]\n",
+       "team.yaml:6:32: servers.r.remote.headers.Authorization: {{secret.tok}} would travel in "
+       "clear text to http://mcp.example.com/mcp: use https:// (plain http:// may carry secrets "
+       "only to a loopback host such as 127.0.0.1 or localhost)"},
+      // What only a program or a container has; what it conflicts with.
+      {head + "    remote: {url: https://x.example/mcp}\n    image: mcp/x\n",
+       "team.yaml:5:5: servers.r.image: 'remote' is already given on line 4; a server is either "
+       "remote or run here (with an image or a command)"},
+      {head + "    command: srv\n    remote: {url: https://x.example/mcp}\n",
+       "team.yaml:5:5: servers.r.remote: 'command' is already given on line 4; a server is "
+       "either remote or run here (with an image or a command)"},
+      {head + "    remote: {url: https://x.example/mcp}\n    env: {A: b}\n",
+       "team.yaml:5:5: servers.r.env: a remote server runs elsewhere and has no 'env'; it gets "
+       "only the headers under 'remote.headers'"},
+      {head + "    remote: {url: https://x.example/mcp}\n    args: [a]\n",
+       "team.yaml:5:5: servers.r.args: a remote server runs elsewhere and has no 'args'; it gets "
+       "only the headers under 'remote.headers'"},
+      {head + "    remote: {url: https://x.example/mcp}\n    network: true\n",
+       "team.yaml:5:5: servers.r.network: a remote server is reached by the gateway itself; "
+       "'network' is a container's"},
+      {head + "    remote: {url: https://x.example/mcp}\n    run: {mode: per-call}\n",
+       "team.yaml:5:17: servers.r.run.mode: a remote server has no instances to start per call: "
+       "use on-demand (connect at the first need, disconnect when idle) or long-lived (stay "
+       "connected)"},
+  };
+  for (const Case& k : cases) {
+    EXPECT_EQ(Error(k.yaml), k.error) << "for:\n" << k.yaml;
   }
 }
 

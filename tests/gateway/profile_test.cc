@@ -234,8 +234,8 @@ TEST(Profile, ParseErrorsNameFileLineColumnAndField) {
       {"version: 1\nservers:\n  fetch:\n    tols: [fetch]\n",
        "mcpgw.yaml:4:5: servers.fetch.tols: unknown key; did you mean 'tools'?"},
       {"version: 1\nservers:\n  fetch:\n    volumes: [/a:/b]\n",
-       "mcpgw.yaml:4:5: servers.fetch.volumes: only a server defined inline (with image or "
-       "command) sets 'volumes'; 'fetch' comes from a catalog"},
+       "mcpgw.yaml:4:5: servers.fetch.volumes: only a server defined inline (with image, "
+       "command or remote) sets 'volumes'; 'fetch' comes from a catalog"},
       {"version: 1\nservers:\n  notes:\n    from: memory\n    command: notes\n",
        "mcpgw.yaml:4:5: servers.notes.from: a server defined inline (with 'command') does not "
        "come from a catalog"},
@@ -257,8 +257,8 @@ TEST(Profile, ParseErrorsNameFileLineColumnAndField) {
        "long-lived or per-call"},
       {"version: 1\nservers:\n  fetch:\n    mode: per-call\n",
        "mcpgw.yaml:4:5: servers.fetch.mode: unknown key; expected one of: from, tools, config, "
-       "env, run, network, title, description, image, command, args, builtin, secrets, "
-       "volumes"},
+       "env, run, network, title, description, image, command, remote, args, builtin, "
+       "secrets, volumes"},
       {"version: 1\nservers:\n  fetch: [a]\n",
        "mcpgw.yaml:3:10: servers.fetch: expected a map of server settings ({} for a catalog "
        "server's defaults), got a list"},
@@ -772,6 +772,192 @@ TEST(RunSpec, BuiltinServersDoNotRun) {
                        HasSubstr("a built-in server runs inside the gateway")));
 }
 
+// --- Remote servers: parsed, resolved and connected to with their secrets. ---
+
+TEST(Remote, InlineAndFromACatalog) {
+  TempDir dir;
+  dir.Write("team.yaml", R"yaml(version: 1
+servers:
+  tracker:
+    remote:
+      url: https://tracker.example/mcp
+      headers:
+        Authorization: "Bearer {{secret.tracker.token}}"
+        X-Team: "{{config.team}}"
+    secrets: [{name: tracker.token, how: from the tracker's settings page}]
+    config:
+      type: object
+      properties: {team: {type: string, default: core}}
+    run: {mode: long-lived, idle_timeout: 1m}
+)yaml");
+  std::string path = dir.Write("mcpgw.yaml", R"yaml(version: 1
+catalogs: [./team.yaml]
+servers:
+  tracker:
+    config: {team: infra}
+    tools: [search]
+  docs:
+    remote:
+      url: "http://127.0.0.1:9/mcp"
+      transport: sse
+      headers: {X-Api-Key: "{{secret.docs.key}}", X-Space: "{{config.space}}"}
+    secrets: [{name: docs.key}]
+    config: {space: eng}
+  public:
+    remote: {url: "http://mcp.example.org/mcp"}
+gateway:
+  mode: per-call
+)yaml");
+  MCPGW_ASSERT_OK_AND_ASSIGN(Profile profile, LoadProfileFile(path));
+  MCPGW_ASSERT_OK_AND_ASSIGN(ResolvedProfile p,
+                             ResolveProfile(profile, {.config_dir = dir.path() + "/none"}));
+  ASSERT_EQ(Names(p), (std::vector<std::string>{"tracker", "docs", "public"}));
+  const ResolvedServer& tracker = Server(p, "tracker");
+  EXPECT_EQ(tracker.definition.kind, ServerDefinition::Kind::kRemote);
+  EXPECT_EQ(tracker.origin, "catalog 'team'");
+  EXPECT_EQ(tracker.settings.mode, RunMode::kLongLived);
+  EXPECT_EQ(tracker.settings.idle_timeout, absl::Minutes(1));
+  EXPECT_THAT(tracker.allowed_tools, Optional(ElementsAre("search")));
+  // The gateway-wide per-call default means on-demand for a remote server.
+  EXPECT_EQ(Server(p, "docs").settings.mode, RunMode::kOnDemand);
+  EXPECT_EQ(Server(p, "docs").definition.remote.transport, RemoteTransport::kSse);
+  EXPECT_EQ(Server(p, "public").settings.mode, RunMode::kOnDemand);
+
+  FakeSecrets secrets{.values = {{"tracker.token", "T-SECRET"}, {"docs.key", "D-KEY"}}};
+  MCPGW_ASSERT_OK_AND_ASSIGN(RemoteConnection t,
+                             BuildRemoteConnection(tracker, tracker.config, std::ref(secrets)));
+  EXPECT_EQ(t.url, "https://tracker.example/mcp");
+  EXPECT_EQ(t.transport, RemoteTransport::kAuto);
+  EXPECT_THAT(t.headers,
+              ElementsAre(Pair("Authorization", "Bearer T-SECRET"), Pair("X-Team", "infra")));
+  const ResolvedServer& docs = Server(p, "docs");
+  MCPGW_ASSERT_OK_AND_ASSIGN(RemoteConnection d,
+                             BuildRemoteConnection(docs, docs.config, std::ref(secrets)));
+  EXPECT_THAT(d.headers, ElementsAre(Pair("X-Api-Key", "D-KEY"), Pair("X-Space", "eng")));
+  EXPECT_THAT(secrets.lookups, UnorderedElementsAre(Pair("tracker.token", 1), Pair("docs.key", 1)));
+  // Nothing to start: a remote server is connected to, never run.
+  EXPECT_THAT(BuildRunSpec(docs, docs.config, std::ref(secrets)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("a remote server runs elsewhere; there is nothing to start")));
+}
+
+TEST(Remote, ProfileErrors) {
+  struct Case {
+    std::string yaml;
+    std::string error;
+  };
+  const std::string remote = "    remote: {url: \"https://x.example/mcp\"}\n";
+  const std::vector<Case> parse_cases = {
+      {"version: 1\nservers:\n  r:\n" + remote + "    network: true\n",
+       "mcpgw.yaml:5:5: servers.r.network: a remote server is reached by the gateway itself; "
+       "'network' is a container's"},
+      {"version: 1\nservers:\n  r:\n" + remote + "    env: {A: b}\n",
+       "mcpgw.yaml:5:5: servers.r.env: a remote server runs elsewhere and has no 'env'; it gets "
+       "only the headers under 'remote.headers'"},
+      {"version: 1\nservers:\n  r:\n" + remote + "    run: {mode: per-call}\n",
+       "mcpgw.yaml:5:17: servers.r.run.mode: a remote server has no instances to start per call: "
+       "use on-demand (connect at the first need, disconnect when idle) or long-lived (stay "
+       "connected)"},
+      {"version: 1\nservers:\n  r:\n    from: x\n" + remote,
+       "mcpgw.yaml:4:5: servers.r.from: a server defined inline (with 'remote') does not come "
+       "from a catalog"},
+      {"version: 1\nservers:\n  r:\n    remote:\n      url: https://x.example/mcp\n"
+       "      headers: {X-Key: \"{{secret.k}}\"}\n",
+       "mcpgw.yaml:6:24: servers.r.remote.headers.X-Key: {{secret.k}} names a secret this "
+       "server does not declare (it declares none); a server gets only the secrets listed under "
+       "its 'secrets'"},
+  };
+  for (const Case& c : parse_cases) {
+    EXPECT_EQ(ParseError(c.yaml), c.error) << "for:\n" << c.yaml;
+  }
+
+  TempDir dir;
+  dir.Write("team.yaml",
+            "version: 1\nservers:\n  r:\n    remote: {url: \"https://x.example/mcp\"}\n");
+  auto resolve_error = [&](const std::string& servers) {
+    std::string path =
+        dir.Write("mcpgw.yaml", "version: 1\ncatalogs: [./team.yaml]\nservers:\n" + servers);
+    absl::StatusOr<Profile> profile = LoadProfileFile(path);
+    if (!profile.ok()) {
+      return std::string(profile.status().message());
+    }
+    absl::Status s = ResolveProfile(*profile, {.config_dir = dir.path() + "/none"}).status();
+    return std::string(absl::StripPrefix(s.message(), dir.path() + "/"));
+  };
+  EXPECT_EQ(resolve_error("  r:\n    env: {A: b}\n"),
+            "mcpgw.yaml:5:10: servers.r.env: 'r' is a remote server: it has no environment, only "
+            "the headers its catalog entry sends");
+  EXPECT_EQ(resolve_error("  r:\n    network: true\n"),
+            "mcpgw.yaml:5:14: servers.r.network: a remote server is reached by the gateway "
+            "itself; 'network' is a container's");
+  EXPECT_EQ(resolve_error("  r:\n    run: {mode: per-call}\n"),
+            "mcpgw.yaml:5:10: servers.r.run: a remote server has no instances to start per call: "
+            "use on-demand (connect at the first need, disconnect when idle) or long-lived (stay "
+            "connected)");
+  EXPECT_EQ(resolve_error("  r:\n    config: {a: 1}\n"),
+            "mcpgw.yaml:5:13: servers.r.config: 'r' takes no config (its catalog entry declares "
+            "no config schema)");
+  EXPECT_EQ(resolve_error("  r: {}\n"), "");
+}
+
+TEST(Remote, ConnectionSecretsAreLookedUpLikeEnvSecrets) {
+  ResolvedServer s;
+  s.name = "api";
+  s.definition.kind = ServerDefinition::Kind::kRemote;
+  s.definition.remote.url = "https://api.example/mcp";
+  s.definition.remote.headers = {{"Authorization", "Bearer {{secret.api.key}}"},
+                                 {"X-Both", "{{secret.api.user}}:{{secret.api.key}}"}};
+  s.definition.secrets = {SecretSpec{.name = "api.key", .env = "", .how = "from the vault"},
+                          SecretSpec{.name = "api.user", .env = "", .how = ""}};
+  FakeSecrets secrets{.values = {{"api.key", "K-1"}, {"api.user", "U-2"}, {"other", "NO"}}};
+  MCPGW_ASSERT_OK_AND_ASSIGN(RemoteConnection c,
+                             BuildRemoteConnection(s, mcp::Json(), std::ref(secrets)));
+  EXPECT_THAT(c.headers, ElementsAre(Pair("Authorization", "Bearer K-1"), Pair("X-Both", "U-2:K-1")));
+  EXPECT_THAT(secrets.lookups, UnorderedElementsAre(Pair("api.key", 1), Pair("api.user", 1)));
+
+  // A missing secret: the same one-line error as for env, naming the header.
+  FakeSecrets partial{.values = {{"api.user", "U-2"}}};
+  absl::StatusOr<RemoteConnection> missing =
+      BuildRemoteConnection(s, mcp::Json(), std::ref(partial));
+  EXPECT_THAT(missing, StatusIs(absl::StatusCode::kNotFound,
+                                "server 'api': needs the secret 'api.key' (for header "
+                                "Authorization), which is not set; set it with `mcpgw secret set "
+                                "api.key` (from the vault)"));
+  // A store failure keeps its code.
+  auto broken = [](absl::string_view) -> absl::StatusOr<std::string> {
+    return absl::PermissionDeniedError("the store's mode is 0644; run chmod 600");
+  };
+  EXPECT_THAT(BuildRemoteConnection(s, mcp::Json(), broken),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "server 'api': secret 'api.key': the store's mode is 0644; run chmod 600"));
+  // A secret with a line break would split the request's headers.
+  FakeSecrets newline{.values = {{"api.key", "K\r\nX-Evil: 1"}, {"api.user", "U"}}};
+  absl::StatusOr<RemoteConnection> split = BuildRemoteConnection(s, mcp::Json(), std::ref(newline));
+  EXPECT_THAT(split, StatusIs(absl::StatusCode::kInvalidArgument,
+                              "server 'api': header Authorization: its value holds a line break "
+                              "or a control character (check the secrets and config it uses)"));
+  // A definition made in code: no undeclared secret, no secret in clear text, a valid URL.
+  s.definition.remote.headers = {{"X", "{{secret.other}}"}};
+  EXPECT_THAT(BuildRemoteConnection(s, mcp::Json(), std::ref(secrets)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("{{secret.other}} names a secret this server does not declare")));
+  s.definition.remote.headers = {{"Authorization", "Bearer {{secret.api.key}}"}};
+  s.definition.remote.url = "http://api.example/mcp";
+  EXPECT_THAT(BuildRemoteConnection(s, mcp::Json(), std::ref(secrets)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "server 'api': header Authorization: a secret would travel in clear text "
+                       "to http://api.example/mcp; use https://"));
+  s.definition.remote.url = "http://localhost:8080/mcp";
+  EXPECT_THAT(BuildRemoteConnection(s, mcp::Json(), std::ref(secrets)), IsOk());
+  s.definition.remote.url = "file:///etc/passwd";
+  EXPECT_THAT(BuildRemoteConnection(s, mcp::Json(), std::ref(secrets)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "server 'api': 'file:///etc/passwd' is not an http:// or https:// URL"));
+  s.definition.kind = ServerDefinition::Kind::kCommand;
+  EXPECT_THAT(BuildRemoteConnection(s, mcp::Json(), std::ref(secrets)),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 // --- The examples in docs/catalog.md and docs/profile.md are loaded, so they never rot. ---
 
 struct DocExample {
@@ -836,7 +1022,10 @@ TEST(Docs, ExamplesLoad) {
       EXPECT_THAT(LoadCatalogFile(path), IsOk()) << e.file;
     }
   }
-  FakeSecrets secrets{.values = {{"github.token", "t"}, {"notes.token", "n"}, {"wiki.token", "w"}}};
+  FakeSecrets secrets{.values = {{"github.token", "t"},
+                                 {"notes.token", "n"},
+                                 {"wiki.token", "w"},
+                                 {"tracker.token", "r"}}};
   int checked = 0;
   for (const DocExample& e : examples) {
     std::string path = dir.Write(e.file, e.yaml);
@@ -847,7 +1036,10 @@ TEST(Docs, ExamplesLoad) {
           ResolveProfile(*profile, {.config_dir = config.path()});
       ASSERT_THAT(resolved, IsOk()) << e.file;
       for (const ResolvedServer& s : resolved->servers) {
-        if (s.definition.kind != ServerDefinition::Kind::kBuiltin) {
+        if (s.definition.kind == ServerDefinition::Kind::kRemote) {
+          EXPECT_THAT(BuildRemoteConnection(s, s.config, std::ref(secrets)), IsOk())
+              << e.file << ": " << s.name;
+        } else if (s.definition.kind != ServerDefinition::Kind::kBuiltin) {
           EXPECT_THAT(BuildRunSpec(s, s.config, std::ref(secrets)), IsOk())
               << e.file << ": " << s.name;
         }

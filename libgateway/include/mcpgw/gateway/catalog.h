@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -65,11 +66,13 @@ struct RunSettings {
 };
 
 // A secret a server needs. Its value comes from the secret store at start and reaches only
-// this server's environment.
+// this server's environment (a remote server's: the headers sent to it).
 struct SecretSpec {
-  // The name in the secret store ("github.token"); `{{secret.<name>}}` in env refers to it.
+  // The name in the secret store ("github.token"); `{{secret.<name>}}` in env (or a remote
+  // server's headers) refers to it.
   std::string name;
-  // The environment variable it becomes; empty when it is used only through placeholders.
+  // The environment variable it becomes; empty when it is used only through placeholders
+  // (always, for a remote server).
   std::string env;
   // Where a user gets it ("a fine-grained token from https://github.com/settings/tokens").
   std::string how;
@@ -87,12 +90,41 @@ struct VolumeSpec {
   friend bool operator==(const VolumeSpec&, const VolumeSpec&) = default;
 };
 
+// How the gateway talks to a remote server (the `transport:` of a `remote:` entry).
+enum class RemoteTransport {
+  kAuto,        // Streamable HTTP, falling back to the legacy HTTP+SSE transport ("auto")
+  kStreamable,  // Streamable HTTP only ("streamable", or "http")
+  kSse,         // the legacy HTTP+SSE transport of 2024-11-05 only ("sse")
+};
+
+// ParseRemoteTransport reads "auto", "streamable", "http" or "sse". InvalidArgument otherwise.
+absl::StatusOr<RemoteTransport> ParseRemoteTransport(absl::string_view s);
+absl::string_view ToString(RemoteTransport transport);
+
+// A server the gateway reaches over HTTP instead of running it (`remote:`).
+struct RemoteSpec {
+  // http:// or https://, with no user:password part and no placeholders.
+  std::string url;
+  RemoteTransport transport = RemoteTransport::kAuto;
+  // Sent with every request, in the order written: name → value. Values may hold
+  // {{config.*}} and {{secret.*}} placeholders (expanded when the gateway connects). Names
+  // are unique regardless of case.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  friend bool operator==(const RemoteSpec&, const RemoteSpec&) = default;
+};
+
+// IsLoopbackUrl reports whether the host of `url` (http:// or https://) is a loopback name or
+// address: localhost (and *.localhost), 127.0.0.0/8, [::1].
+bool IsLoopbackUrl(absl::string_view url);
+
 // One MCP server: what to run and what it needs.
 struct ServerDefinition {
   enum class Kind {
     kImage,    // a container image
     kCommand,  // a local program
     kBuiltin,  // served inside the gateway (only the built-in catalog defines these)
+    kRemote,   // reached over HTTP, run by someone else
   };
 
   std::string name;
@@ -107,6 +139,8 @@ struct ServerDefinition {
   std::vector<std::string> args;
   // kBuiltin: which built-in server.
   std::string builtin;
+  // kRemote: where it is and which headers it gets.
+  RemoteSpec remote;
   // Environment: NAME → value, which may hold {{config.*}} and {{secret.*}} placeholders.
   std::map<std::string, std::string> env;
   std::vector<SecretSpec> secrets;
@@ -151,7 +185,9 @@ inline constexpr absl::string_view kDefaultCatalogName = "default";
 // "file:line:column: field.path: what is wrong", for malformed YAML, a missing or unsupported
 // `version`, an unknown key (with a suggestion for a near miss), a duplicate key, a value of
 // the wrong kind, a placeholder outside env values, an undeclared secret in a placeholder, a
-// malformed image reference, command, volume, duration, size, JSON Schema or tool definition.
+// malformed image reference, command, volume, duration, size, JSON Schema or tool definition,
+// and for a `remote:` entry whose URL is not http(s), whose header is malformed, or that
+// sends a secret over plain http:// to a host that is not loopback.
 absl::StatusOr<Catalog> ParseCatalog(absl::string_view text, absl::string_view source_name,
                                      absl::string_view catalog_name = "");
 

@@ -84,7 +84,8 @@ class EmbeddedGateway {
 
   // AddProfile adds the servers of a resolved profile: local programs on a ProcessRuntime,
   // containers on a DockerEngine (connected to, and their images pulled, here), the built-in
-  // server in-process. Secrets come from `secrets`, only for the servers that declare them,
+  // server in-process, remote servers over HTTP (HttpConnector, with their headers expanded
+  // here; plain http:// to a host that is not loopback is logged as a warning). Secrets come from `secrets`, only for the servers that declare them,
   // looked up now. Errors name the server: a missing secret (NotFound, saying how to set it),
   // no Docker engine for a container, an image that cannot be pulled, an unknown built-in.
   // `stop`, when notified, cancels image pulls between servers (Cancelled).

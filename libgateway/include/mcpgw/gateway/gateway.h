@@ -35,7 +35,8 @@
 // down-levelled to its protocol revision.
 //
 // A server may run in this process instead: a libmcp Server (GatewayServer::server) is reached
-// over an in-memory transport, with the same lifecycle (starting it is connecting to it).
+// over an in-memory transport, with the same lifecycle (starting it is connecting to it). A
+// remote server is the same over HTTP (HttpConnector).
 // Servers can be disabled and enabled again while the gateway runs (SetServerEnabled; the
 // built-in `mcpgw` server's tools do it, see builtin_server.h), and ServerStatuses says what
 // each one is doing.
@@ -53,6 +54,7 @@
 #include "mcpgw/container/runtime.h"
 #include "mcpgw/gateway/naming.h"
 #include "mcpgw/gateway/upstream.h"
+#include "mcpgw/mcp/http_client.h"
 #include "mcpgw/mcp/server.h"
 #include "mcpgw/mcp/transport.h"
 #include "mcpgw/mcp/types.h"
@@ -81,6 +83,9 @@ struct GatewayServer {
   bool prepare = false;
   // Whether it is enabled from the start (see Gateway::SetServerEnabled).
   bool enabled = true;
+  // A remote server (reached over HTTP: `config.connector` opens the connection, see
+  // HttpConnector): its URL, for statuses. Empty otherwise.
+  std::string remote_url;
 };
 
 // InProcessConnector makes an UpstreamConfig::connector for `server`: each call serves a new
@@ -88,10 +93,26 @@ struct GatewayServer {
 std::function<absl::StatusOr<mcp::TransportPtr>()> InProcessConnector(
     std::shared_ptr<mcp::Server> server);
 
+// HttpConnector makes an UpstreamConfig::connector for a remote server: each call makes a new
+// HTTP client transport (http_client.h) with `options` (a new MCP session once the upstream's
+// client initializes it). Its headers are the configured ones only: nothing of the downstream
+// client's requests reaches a remote server.
+std::function<absl::StatusOr<mcp::TransportPtr>()> HttpConnector(mcp::HttpClientOptions options);
+
+// RemoteGatewayServer makes the GatewayServer of a remote server named `name`: its connector is
+// HttpConnector(http), `remote_url` is http.url, and its start timeout outlasts the transport's
+// connect and response timeouts, so that a server that does not answer fails with the
+// transport's error, which names the URL. Mode, idle timeout, redactor and tools are the
+// caller's to set.
+GatewayServer RemoteGatewayServer(std::string name, mcp::HttpClientOptions http);
+
+// ToHttpTransportKind maps a catalog's `remote.transport` to the HTTP client's.
+mcp::HttpTransportKind ToHttpTransportKind(RemoteTransport transport);
+
 // What one server of the gateway is doing (Gateway::ServerStatuses).
 struct ServerStatus {
   std::string name;
-  // "process" (a local program), "image" (a container) or "in-process".
+  // "process" (a local program), "image" (a container), "in-process" or "remote".
   std::string kind;
   RunMode mode = RunMode::kOnDemand;
   bool enabled = true;

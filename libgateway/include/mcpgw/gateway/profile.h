@@ -68,7 +68,7 @@ struct ProfileServer {
   // A server from a catalog: the catalog entry's name (the server's own name unless `from:`
   // says otherwise). Empty for a server defined inline.
   std::string from;
-  // A server defined inline (with image or command).
+  // A server defined inline (with image, command or remote).
   std::optional<ServerDefinition> definition;
   // Allow-list: only these tools are exposed; nullopt exposes all.
   std::optional<std::vector<std::string>> tools;
@@ -209,8 +209,29 @@ inline constexpr absl::string_view kServerLabel = "io.mcpgw.server";
 // InvalidArgument for config values the schema refuses, a missing config key, a volume source
 // that is neither an absolute path nor a volume name; NotFound for a secret that is not set
 // (saying how to set it); the lookup's own error otherwise; FailedPrecondition for a built-in
-// server (it runs inside the gateway).
+// server (it runs inside the gateway) or a remote one (BuildRemoteConnection below).
 absl::StatusOr<container::RunSpec> BuildRunSpec(const ResolvedServer& server,
                                                 const mcp::Json& config, SecretLookup secrets);
+
+// What the gateway needs to connect to a remote server, placeholders expanded.
+struct RemoteConnection {
+  std::string url;
+  RemoteTransport transport = RemoteTransport::kAuto;
+  // In the order written, values expanded (they may hold secrets: never log them).
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// BuildRemoteConnection is BuildRunSpec for a remote server (`remote:`): `config`'s defaults
+// are applied and checked, and the headers' placeholders expanded, secrets exactly as for env
+// values (only those the server declares, each looked up once). Errors name the server and
+// the header, never a value: NotFound for a secret that is not set (saying how to set it);
+// InvalidArgument for a bad URL, config values the schema refuses, a missing config key, a
+// secret that would go over plain http:// to a host that is not loopback, or a value that
+// expands to a line break or control character; FailedPrecondition for a server that is not
+// remote. The headers come only from the definition: nothing of a downstream client's
+// request (its Authorization above all) is ever sent to a remote server.
+absl::StatusOr<RemoteConnection> BuildRemoteConnection(const ResolvedServer& server,
+                                                       const mcp::Json& config,
+                                                       SecretLookup secrets);
 
 }  // namespace mcpgw::gateway
