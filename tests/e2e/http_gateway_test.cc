@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,6 +123,45 @@ TEST(HttpGateway, PassesTheConformanceServerScenarios) {
   EXPECT_EQ(ended.exit_code, 0) << ended.err;
   EXPECT_THAT(ended.err, HasSubstr("mcpgw: stopping"));
   EXPECT_THAT(ended.err, Not(HasSubstr("killing it"))) << ended.err;
+}
+
+// The same scenarios with the fixture as a remote Streamable HTTP upstream
+// (`mcp-fixture-server --http`): the gateway's HTTP client side carries every one of them,
+// sampling and elicitation included, to the right session.
+TEST(HttpGateway, PassesTheConformanceServerScenariosWithARemoteUpstream) {
+  std::string modules = testing::E2eNodeModules();
+  MCPGW_REQUIRE_OR_SKIP(!modules.empty(), "MCPGW_REQUIRE_NPM",
+                        "the npm test kit is not installed (run scripts/setup.sh --tests)");
+  std::string why;
+  std::unique_ptr<testing::BackgroundProgram> fixture =
+      testing::BackgroundProgram::Start({MCPGW_FIXTURE_SERVER, "--http", "0"}, {}, &why);
+  ASSERT_NE(fixture, nullptr) << why;
+  std::string remote_url =
+      fixture->WaitForStderr("mcp-fixture-server: listening on ", absl::Seconds(20))
+          .value_or("");
+  ASSERT_FALSE(remote_url.empty()) << fixture->err();
+  std::string profile = ::testing::TempDir() + "/remote-fixture-profile.yaml";
+  {
+    std::ofstream out(profile);
+    out << "version: 1\nservers:\n  fx:\n    remote:\n      url: " << remote_url
+        << "\n      transport: streamable\n";
+  }
+  Gateway gateway = StartGateway({"--profile", profile});
+  ASSERT_FALSE(gateway.url.empty());
+  std::string url = absl::StrReplaceAll(gateway.url, {{"127.0.0.1", "localhost"}});
+  testing::ChildResult suite = testing::RunProgram(
+      {modules + "/.bin/node", modules + "/.bin/conformance", "server", "--url", url,
+       "--requirements", "2025-11-25"},
+      "", {"PATH=" + modules + "/.bin:" + std::string(getenv("PATH"))});
+  std::cout << suite.out.substr(suite.out.rfind("Total:") == std::string::npos
+                                    ? 0
+                                    : suite.out.rfind("Total:"))
+            << "\n";
+  EXPECT_EQ(suite.exit_code, 0) << suite.out << suite.err;
+  EXPECT_THAT(suite.out, MatchesRegex("(.|\n)*Total: [0-9]+ passed, 0 failed(.|\n)*"));
+  testing::ChildResult ended = gateway.program->Stop(SIGTERM);
+  EXPECT_EQ(ended.exit_code, 0) << ended.err;
+  EXPECT_EQ(fixture->Stop(SIGTERM).exit_code, 0);
 }
 
 // Two sessions call the same sampling tool at once through one gateway: each client gets
