@@ -1,11 +1,14 @@
 // mcpgw-load end to end: the binary runs small loads against mcp-fixture-server over stdio
 // (one process per session) and against the fixture behind libmcp's HttpServer, and its JSON
 // report must show every session established, every call answered, ordered percentiles and
-// the process under test sampled. Plus the report helpers on known inputs.
+// the process under test sampled. Plus the report helpers on known inputs, and the 1,000-session
+// load test through `mcpgw run --transport http`.
 #include "load_client.h"
 
 #include <unistd.h>
 
+#include <csignal>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -211,6 +214,36 @@ TEST(LoadClient, HttpFixtureWithGetStreamsAllCallsSucceed) {
   EXPECT_EQ(Num(r, "target.processes"), 1);  // this process hosts the server
   EXPECT_GT(Num(r, "target.peak_rss_kib"), 0);
   (*http)->Stop();
+}
+
+// The acceptance load test of the HTTP issue: 1,000 Streamable HTTP sessions, each with its
+// GET stream open, each completing a tool call through `mcpgw run --transport http` in front
+// of one stdio fixture. Prints the gateway's peak RSS and the latency percentiles (recorded in
+// docs/BENCHMARKS.md with a release build).
+TEST(LoadClient, ThousandHttpSessionsThroughTheGateway) {
+  std::string why;
+  std::unique_ptr<testing::BackgroundProgram> gateway = testing::BackgroundProgram::Start(
+      {MCPGW_BINARY, "run", "--transport", "http", "--port", "0", "--log-level", "warn",
+       "--command", std::string("fx=") + MCPGW_FIXTURE_SERVER},
+      {"XDG_CONFIG_HOME=" + ::testing::TempDir() + "/load-gateway-config"}, &why);
+  ASSERT_NE(gateway, nullptr) << why;
+  std::string url =
+      gateway->WaitForStderr("mcpgw: listening on ", absl::Seconds(20)).value_or("");
+  ASSERT_FALSE(url.empty()) << gateway->err();
+  LoadRun run = RunLoadBinary({"--sessions", "1000", "--calls", "1", "--get-stream", "--url", url,
+                               "--pid", absl::StrCat(gateway->pid()), "--timeout", "120"});
+  ExpectAllOk(run, 1000, 1);
+  const mcp::JsonValue& r = run.report.value();
+  std::cout << "[ load ] 1000 sessions with GET streams through mcpgw: call p50 "
+            << Num(r, "latency_us.p50") / 1000 << " ms, p90 " << Num(r, "latency_us.p90") / 1000
+            << " ms, p99 " << Num(r, "latency_us.p99") / 1000 << " ms, max "
+            << Num(r, "latency_us.max") / 1000 << " ms; gateway peak RSS "
+            << Num(r, "target.peak_rss_kib") / 1024 << " MiB, CPU "
+            << Num(r, "target.cpu_s.connect") << " s connect + " << Num(r, "target.cpu_s.calls")
+            << " s calls\n";
+  EXPECT_GT(Num(r, "target.peak_rss_kib"), 0);
+  testing::ChildResult ended = gateway->Stop(SIGTERM);
+  EXPECT_EQ(ended.exit_code, 0) << ended.err;
 }
 
 }  // namespace
