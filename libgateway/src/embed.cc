@@ -345,15 +345,22 @@ struct HttpSessions {
       }
       gateway = std::move(it->second);
       live.erase(it);
-      // Forget ended gateways whose servers have all exited.
-      ended.erase(std::remove_if(ended.begin(), ended.end(),
-                                 [](const std::shared_ptr<Gateway>& g) {
-                                   return g->WaitStopped(absl::InfinitePast()).ok();
-                                 }),
-                  ended.end());
-      ended.push_back(gateway);
+      // Shut down under the lock (it does not block): once the gateway is in `ended`, the
+      // stop sequence may wait for its servers, which it must find already stopping.
+      gateway->Shutdown();
+      ended.push_back(std::move(gateway));
     }
-    gateway->Shutdown();
+    Prune();
+  }
+
+  // Prune forgets ended gateways whose servers have all exited.
+  void Prune() {
+    absl::MutexLock lock(&mu);
+    ended.erase(std::remove_if(ended.begin(), ended.end(),
+                               [](const std::shared_ptr<Gateway>& g) {
+                                 return g->WaitStopped(absl::InfinitePast()).ok();
+                               }),
+                ended.end());
   }
 };
 
@@ -434,10 +441,13 @@ absl::Status EmbeddedGateway::ServeHttp(HttpServeOptions options, absl::Notifica
   if (options.on_listening) {
     options.on_listening(**http);
   }
-  while (stop == nullptr || !stop->WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+  // Until asked to stop; meanwhile ended sessions' gateways are dropped once their servers
+  // have exited.
+  while (stop == nullptr || !stop->WaitForNotificationWithTimeout(absl::Seconds(1))) {
     if (stop == nullptr) {
-      absl::SleepFor(absl::Milliseconds(100));
+      absl::SleepFor(absl::Seconds(1));
     }
+    sessions->Prune();
   }
   spdlog::info("mcpgw: stopping (signal)");
   (*http)->Stop();

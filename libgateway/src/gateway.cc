@@ -279,8 +279,11 @@ struct SharedUpstreams::Impl : std::enable_shared_from_this<SharedUpstreams::Imp
   std::vector<User> Subscribers(size_t s, const std::string& uri) const;
   // Subscribe records `gateway`'s subscription; Unsubscribe drops it and says whether nobody
   // else holds it (then the server is to be told).
+  // (Nothing is recorded for a gateway no longer attached: its request raced its end.)
   void Subscribe(size_t s, const std::string& uri, const Gateway::Impl* gateway);
   bool Unsubscribe(size_t s, const std::string& uri, const Gateway::Impl* gateway);
+  // Resubscribe renews every held subscription on a server that has (re)started.
+  void Resubscribe(size_t s);
   void Wire(size_t s, mcp::Client& client);
 };
 
@@ -1406,12 +1409,17 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::string method(held->method());
     std::weak_ptr<Impl> weak = weak_from_this();
     size_t server = route.server;
+    // A shared subscription that the server refuses (or never gets) is not held.
+    std::function<void()> undo;
     if (Borrowed(server) && (method == mcp::method::kResourcesSubscribe ||
                              method == mcp::method::kResourcesUnsubscribe)) {
       // A shared instance keeps a subscription while any session holds it.
       size_t slot = static_cast<size_t>(pool_slot[server]);
       if (method == mcp::method::kResourcesSubscribe) {
         pool->Subscribe(slot, route.original, this);
+        undo = [pool = pool, slot, uri = route.original, key = this] {
+          pool->Unsubscribe(slot, uri, key);
+        };
       } else if (!pool->Unsubscribe(slot, route.original, this)) {
         held->Respond(Json::Object());  // another session still holds it
         return;
@@ -1423,14 +1431,21 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       wait = WaitForPull(server, held, token);
     }
     AcquireFor(server, up, [weak, held, method, server, wait, params = std::move(params),
-                            token = std::move(token)](absl::StatusOr<Upstream::Lease> lease) mutable {
+                            token = std::move(token),
+                            undo](absl::StatusOr<Upstream::Lease> lease) mutable {
       if (wait != nullptr) {
         auto self = weak.lock();
         if (self == nullptr || !self->EndPullWait(wait)) {
+          if (undo) {
+            undo();
+          }
           return;  // answered already: the call was not made (the lease goes back unused)
         }
       }
       if (!lease.ok()) {
+        if (undo) {
+          undo();
+        }
         held->Respond(lease.status());
         return;
       }
@@ -1453,7 +1468,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       mcp::Session& session = (*lease_ptr)->session();
       mcp::RequestId id = session.SendRequest(
           method, std::move(params), std::move(request_options),
-          [weak, server, method, held, lease_ptr](absl::StatusOr<Message> answer) {
+          [weak, server, method, held, lease_ptr, undo](absl::StatusOr<Message> answer) {
+            if (undo && (!answer.ok() || answer->kind() == mcp::MessageKind::kErrorResponse)) {
+              undo();
+            }
             if (auto self = weak.lock()) {
               self->Relay(server, method, *held, std::move(answer));
             } else {
@@ -1803,8 +1821,12 @@ absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
     impl->pool = impl->options.shared->impl_;
     impl->options.shared.reset();  // the pool outlives no gateway through its options
     for (size_t i = 0; i < impl->servers.size(); ++i) {
-      impl->pool_slot[i] =
-          impl->servers[i].server != nullptr ? -1 : impl->pool->Find(impl->servers[i].config.name);
+      // Not shared: in-process servers (a connection costs nothing) and per-call ones (each
+      // call gets a fresh instance anyway; sharing would only make per_call_concurrency a
+      // bound for every session together).
+      bool shareable = impl->servers[i].server == nullptr &&
+                       impl->servers[i].config.mode != RunMode::kPerCall;
+      impl->pool_slot[i] = shareable ? impl->pool->Find(impl->servers[i].config.name) : -1;
     }
   }
   for (size_t i = 0; i < impl->servers.size(); ++i) {
@@ -1823,30 +1845,22 @@ absl::StatusOr<std::shared_ptr<Gateway>> Gateway::Create(GatewayOptions options,
 
 std::shared_ptr<Upstream> SharedUpstreams::Impl::Attach(
     size_t s, const std::shared_ptr<Gateway::Impl>& gateway, size_t server) {
-  std::shared_ptr<Upstream> up;
-  bool made = false;
-  {
-    absl::MutexLock lock(&mu);
-    if (shut_down) {
-      return nullptr;
-    }
-    Slot& slot = slots[s];
-    if (slot.up == nullptr) {
-      UpstreamConfig config = servers[s].config;
-      config.client.info = options.info;
-      config.client.protocol_version = mcp::kLatestProtocolVersion;
-      config.client.capabilities = {};  // none: see SharedUpstreams in gateway.h
-      config.client.session = options.upstream_session;
-      config.spec.labels["io.mcpgw.server"] = config.name;
-      slot.up = Upstream::Create(std::move(config), servers[s].runtime,
-                                 options.upstream_session.clock,
-                                 options.upstream_session.executor);
-      made = true;
-    }
-    slot.users[gateway.get()] = User{.gateway = gateway, .server = server};
-    up = slot.up;
+  absl::MutexLock lock(&mu);
+  if (shut_down) {
+    return nullptr;
   }
-  if (made) {
+  Slot& slot = slots[s];
+  if (slot.up == nullptr) {
+    UpstreamConfig config = servers[s].config;
+    config.client.info = options.info;
+    config.client.protocol_version = mcp::kLatestProtocolVersion;
+    config.client.capabilities = {};  // none: see SharedUpstreams in gateway.h
+    config.client.session = options.upstream_session;
+    config.spec.labels["io.mcpgw.server"] = config.name;
+    std::shared_ptr<Upstream> up =
+        Upstream::Create(std::move(config), servers[s].runtime, options.upstream_session.clock,
+                         options.upstream_session.executor);
+    // Hooked before anyone can use it (no callback runs before the first Acquire or Start).
     std::weak_ptr<Impl> weak = weak_from_this();
     up->SetConnectHook([weak, s](mcp::Client& client) {
       if (auto self = weak.lock()) {
@@ -1855,6 +1869,9 @@ std::shared_ptr<Upstream> SharedUpstreams::Impl::Attach(
     });
     up->SetStateHook([weak, s](UpstreamState state) {
       if (auto self = weak.lock()) {
+        if (state == UpstreamState::kReady) {
+          self->Resubscribe(s);
+        }
         for (const User& user : self->Users(s)) {
           if (auto g = user.gateway.lock()) {
             g->OnUpstreamState(user.server, state);
@@ -1862,8 +1879,38 @@ std::shared_ptr<Upstream> SharedUpstreams::Impl::Attach(
         }
       }
     });
+    slot.up = std::move(up);
   }
-  return up;
+  slot.users[gateway.get()] = User{.gateway = gateway, .server = server};
+  return slot.up;
+}
+
+void SharedUpstreams::Impl::Resubscribe(size_t s) {
+  std::vector<std::string> uris;
+  std::shared_ptr<Upstream> up;
+  {
+    absl::MutexLock lock(&mu);
+    for (const auto& [uri, holders] : slots[s].subscribers) {
+      uris.push_back(uri);
+    }
+    up = slots[s].up;
+  }
+  std::shared_ptr<mcp::Client> client = up != nullptr ? up->client_if_ready() : nullptr;
+  if (client == nullptr) {
+    return;
+  }
+  for (const std::string& uri : uris) {
+    Json params = Json::Object();
+    params.Set("uri", uri);
+    client->session().SendRequest(
+        mcp::method::kResourcesSubscribe, std::move(params), {},
+        [name = servers[s].config.name, uri](absl::StatusOr<Message> answer) {
+          if (!answer.ok()) {
+            spdlog::warn("server {}: renewing the subscription to {} after its restart: {}",
+                         name, uri, answer.status().message());
+          }
+        });
+  }
 }
 
 void SharedUpstreams::Impl::Detach(size_t s, const Gateway::Impl* gateway) {
@@ -1924,7 +1971,9 @@ std::vector<SharedUpstreams::Impl::User> SharedUpstreams::Impl::Subscribers(
 void SharedUpstreams::Impl::Subscribe(size_t s, const std::string& uri,
                                       const Gateway::Impl* gateway) {
   absl::MutexLock lock(&mu);
-  slots[s].subscribers[uri].insert(gateway);
+  if (slots[s].users.contains(gateway)) {
+    slots[s].subscribers[uri].insert(gateway);
+  }
 }
 
 bool SharedUpstreams::Impl::Unsubscribe(size_t s, const std::string& uri,

@@ -710,7 +710,8 @@ TEST_F(GatewayTest, ACallWaitingForAPullGetsProgressAndPastTheBoundAnErrorSaying
 // One gateway per client session (as over HTTP), sharing server instances: sessions whose
 // clients declared no client features share one instance; one that declared sampling gets
 // its own, and the sampling request reaches exactly that client. A subscription held by two
-// sessions survives one's unsubscribe; a session's end leaves the shared instance to others.
+// sessions survives one's unsubscribe and the shared instance's restart; a session's end
+// leaves the shared instance to others.
 TEST_F(GatewayTest, SessionsShareInstancesOnlyWhenNoClientFeatureIsDeclared) {
   std::shared_ptr<SharedUpstreams> shared = SharedUpstreams::Create({}, {Fixture("fx", {"--instance", "one"})});
   GatewayOptions options;
@@ -812,6 +813,18 @@ TEST_F(GatewayTest, SessionsShareInstancesOnlyWhenNoClientFeatureIsDeclared) {
   EXPECT_EQ(updates(*b), 1u);
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(updates(*a), 0u) << "a unsubscribed";
+
+  // The shared instance crashes; the next need restarts it, and b's subscription is renewed
+  // on the new instance.
+  absl::StatusOr<mcp::CallToolResult> crashed = call(*a, "crash", R"({"exit_code":3})");
+  EXPECT_TRUE(!crashed.ok() || crashed->is_error.value_or(false));
+  deadline = absl::Now() + kWait;
+  while (updates(*b) < 2 && absl::Now() < deadline) {
+    ASSERT_THAT(call(*a, "touch", R"({"uri":"test://watched-resource"})").status(), IsOk());
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(updates(*b), 2u) << "the subscription was renewed after the restart";
+  EXPECT_EQ(updates(*a), 0u);
 
   // a's session ends: the shared instance serves b on; c's end stops c's own instance.
   a->client->Close();

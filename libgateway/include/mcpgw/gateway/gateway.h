@@ -214,14 +214,16 @@ class Gateway : public std::enable_shared_from_this<Gateway> {
 // them gets connections of its own to every server (for a local server: its own process or
 // container, started when first needed and stopped when the session ends), so that such a
 // request reaches exactly the client whose call caused it. In-process servers are never
-// shared (each session connects to them anew: a connection costs no process).
+// shared (each session connects to them anew: a connection costs no process), nor are
+// per-call servers (every call gets a fresh instance anyway).
 //
 // What a shared instance sends: list changes reach every session using it; log messages
-// reach every session using it (the level set last by any of them applies); resource
-// updates reach only the sessions subscribed to that resource. A subscription is held on
-// the server while any session holds it: one session's unsubscribe, or its end, does not
-// end another's. Disabling a shared server (the built-in server's disable_server) hides it
-// from that session only.
+// reach every session using it (the level set by a session is sent to the server, so the
+// latest wins); resource updates reach only the sessions subscribed to that resource. A
+// subscription is held on the server while any session holds it: one session's
+// unsubscribe, or its end, does not end another's, and it is renewed when the server
+// restarts. Disabling a shared server (the built-in server's disable_server) hides it from
+// that session only.
 //
 //   auto shared = SharedUpstreams::Create(options, servers);     // pulls begin here
 //   options.shared = shared;
