@@ -94,6 +94,9 @@ struct Upstream::Impl {
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;
   std::shared_ptr<container::Instance> instance ABSL_GUARDED_BY(mu);
   std::shared_ptr<mcp::Client> client ABSL_GUARDED_BY(mu);
+  // The ready instance's connection closed and its end is not yet known (OnEnded): Acquires
+  // wait for what comes next (a restart, or the error) instead of getting a dead client.
+  bool connection_lost ABSL_GUARDED_BY(mu) = false;
   std::vector<LeaseCallback> waiting ABSL_GUARDED_BY(mu);
   int leases ABSL_GUARDED_BY(mu) = 0;
   // Instances taken down (stopping or stopped), for WaitStopped.
@@ -173,6 +176,7 @@ struct Upstream::Impl {
   // the lock) and makes every later event of theirs stale.
   void TakeDown(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     ++generation;
+    connection_lost = false;
     fx.close_client = std::move(client);
     if (instance != nullptr) {
       // Kept until it has exited, for WaitStopped.
@@ -403,6 +407,7 @@ struct Upstream::Impl {
       if (gen != generation || state != UpstreamState::kReady) {
         return;  // gone already, or still starting (Connect reports that)
       }
+      connection_lost = true;
     }
     executor->Post([weak = self, gen, why = std::move(why), inst] {
       if (inst != nullptr && inst->WaitForExit(absl::Seconds(1)).ok()) {
@@ -439,9 +444,11 @@ struct Upstream::Impl {
         TakeDown(fx);
         if (state == UpstreamState::kBackingOff) {
           BackOff(std::string(why.message()));
+          fx.fail.swap(waiting);  // Acquires that came after the connection closed
+          fx.fail_with = absl::UnavailableError(last_error);
         } else {
           last_error = std::string(why.message());
-          if (config.mode == RunMode::kLongLived) {
+          if (config.mode == RunMode::kLongLived || !waiting.empty()) {
             NeedStart(fx);
           }
         }
@@ -707,6 +714,14 @@ void Upstream::Acquire(LeaseCallback done) {
     } else {
       switch (impl_->state) {
         case UpstreamState::kReady:
+          if (impl_->connection_lost ||
+              (impl_->client != nullptr && impl_->client->session().peer_output_ended())) {
+            // Its connection ended and OnEnded has yet to come: that serves the waiting (a
+            // restart) or fails them. No idle stop in between.
+            ++impl_->idle_seq;
+            impl_->waiting.push_back(std::move(done));
+            break;
+          }
           if (impl_->client == nullptr) {
             refused = absl::InternalError(
                 absl::StrCat("server \"", impl_->config.name, "\" is ready without a connection"));

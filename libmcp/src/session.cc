@@ -530,6 +530,11 @@ bool Session::closed() const {
   return closed_;
 }
 
+bool Session::peer_output_ended() const {
+  absl::MutexLock lock(&mu_);
+  return closed_ || input_ended_;
+}
+
 size_t Session::outgoing_in_flight() const {
   absl::MutexLock lock(&mu_);
   return pending_.size();

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -161,6 +162,29 @@ TEST_F(UpstreamTest, ACrashFailsTheCallInFlightAndTheNextCallRestartsIt) {
   MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease again, Acquire(*up));
   EXPECT_NE(again.client(), first);
   EXPECT_THAT(Echo(again, "back"), ::mcpgw::testing::IsOkAndHolds("Echo: back"));
+}
+
+TEST_F(UpstreamTest, ANeedBetweenTheLostConnectionAndTheExitWaitsForTheRestart) {
+  // The server's connection closes a second before its process ends (the shell closes the
+  // pipe, then sleeps): a need in between must not get the dead connection.
+  UpstreamConfig config{.name = "lingering"};
+  config.spec.command = "/bin/sh";
+  config.spec.args = {"-c", absl::StrCat("'", MCPGW_FIXTURE_SERVER, "'; exec >&-; sleep 1")};
+  auto up = Make(std::move(config));
+  MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease lease, Acquire(*up));
+  std::shared_ptr<mcp::Client> first = lease.client();
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::Json args, mcp::Json::Parse(R"({"exit_code":0})"));
+  EXPECT_FALSE(AwaitResult<mcp::CallToolResult>(
+                   [&](auto done) { lease->CallTool("crash", std::move(args), {}, std::move(done)); },
+                   kWait)
+                   .ok());
+  {
+    Upstream::Lease gone = std::move(lease);
+  }
+  MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease again, Acquire(*up));
+  EXPECT_NE(again.client(), first);
+  EXPECT_THAT(Echo(again, "after the restart"),
+              ::mcpgw::testing::IsOkAndHolds("Echo: after the restart"));
 }
 
 TEST_F(UpstreamTest, CrashingAgainSoonAfterTheStartBacksOff) {

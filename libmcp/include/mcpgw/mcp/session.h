@@ -228,6 +228,9 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   // calls the closed callback) when the last of them is answered.
   void Close();
   bool closed() const;
+  // No answer to a request sent now can come: the peer ended its output, or the session is
+  // closed. Set before the requests then pending fail.
+  bool peer_output_ended() const;
 
   const std::string& name() const { return options_.name; }
   size_t outgoing_in_flight() const;
