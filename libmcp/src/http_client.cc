@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -458,6 +459,20 @@ struct HttpClientLoop::Impl {
   std::map<uint64_t, Timer> timers;
   uint64_t next_timer = 1;
   absl::flat_hash_map<Transfer*, std::unique_ptr<Transfer>> orphans;  // DELETEs on Close
+
+  // Stop ends the loop thread (transports are torn down, their DELETEs given a moment) and
+  // waits for it. Later calls do nothing.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu);
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+    }
+    curl_multi_wakeup(multi);
+    thread.join();
+  }
 
   void Post(absl::AnyInvocable<void() &&> fn) {
     {
@@ -1673,8 +1688,11 @@ absl::StatusOr<std::unique_ptr<HttpClientLoop>> HttpClientLoop::Create() {
 }
 
 HttpClientLoop& HttpClientLoop::Default() {
-  // Never destroyed: transports may be closed during static destruction.
+  // Never destroyed: transports may be closed during static destruction. Its thread stops at
+  // exit, before the statics that were there when it started (the log registry among them)
+  // are destroyed: it must not log into them.
   static HttpClientLoop* loop = []() {
+    spdlog::default_logger();  // the registry exists before the exit handler below
     absl::StatusOr<std::unique_ptr<HttpClientLoop>> created = Create();
     if (!created.ok()) {
       spdlog::critical("cannot start the HTTP client loop: {}", created.status());
@@ -1682,16 +1700,13 @@ HttpClientLoop& HttpClientLoop::Default() {
     }
     return created->release();
   }();
+  static std::once_flag at_exit;
+  std::call_once(at_exit, []() { std::atexit([]() { loop->impl_->Stop(); }); });
   return *loop;
 }
 
 HttpClientLoop::~HttpClientLoop() {
-  {
-    absl::MutexLock lock(&impl_->mu);
-    impl_->stopping = true;
-  }
-  curl_multi_wakeup(impl_->multi);
-  impl_->thread.join();
+  impl_->Stop();
   // Transports closed later post to a loop that no longer runs; drop what they posted.
   absl::MutexLock lock(&impl_->mu);
   impl_->posted.clear();
