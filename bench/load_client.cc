@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -102,6 +103,8 @@ struct SessionState {
   bool stopped ABSL_GUARDED_BY(mu) = false;  // the transport closed: no new calls
   bool done ABSL_GUARDED_BY(mu) = false;     // reported to the run as finished
   std::vector<int64_t> latencies_ns ABSL_GUARDED_BY(mu);
+  std::optional<int64_t> first_ns ABSL_GUARDED_BY(mu);  // the first answer, if it was ok
+  int64_t listed ABSL_GUARDED_BY(mu) = 0;               // tools/list: the first list's length
 };
 
 struct Run {
@@ -164,24 +167,47 @@ void Issue(SessionState* s) {
   t_issuing = false;
 }
 
-void OnAnswer(SessionState* s, SteadyClock::time_point sent,
-              absl::StatusOr<mcp::CallToolResult> result) {
-  const SteadyClock::time_point now = SteadyClock::now();
-  std::string error;
+// What is wrong with an answer ("" when nothing).
+std::string ErrorOf(const absl::StatusOr<mcp::CallToolResult>& result) {
   if (!result.ok()) {
-    error = result.status().ToString();
-  } else if (result->is_error.value_or(false)) {
-    error = "the tool answered isError: ";
-    for (const mcp::ContentBlock& block : result->content) {
-      if (const auto* text = std::get_if<mcp::TextContent>(&block)) {
-        absl::StrAppend(&error, text->text);
-        break;
-      }
+    return result.status().ToString();
+  }
+  if (!result->is_error.value_or(false)) {
+    return "";
+  }
+  std::string error = "the tool answered isError: ";
+  for (const mcp::ContentBlock& block : result->content) {
+    if (const auto* text = std::get_if<mcp::TextContent>(&block)) {
+      absl::StrAppend(&error, text->text);
+      break;
     }
   }
+  return error;
+}
+
+int64_t ItemsOf(const absl::StatusOr<mcp::CallToolResult>&) { return 0; }
+int64_t ItemsOf(const absl::StatusOr<std::vector<mcp::Tool>>& result) {
+  return result.ok() ? static_cast<int64_t>(result->size()) : 0;
+}
+
+std::string ErrorOf(const absl::StatusOr<std::vector<mcp::Tool>>& result) {
+  if (!result.ok()) {
+    return result.status().ToString();
+  }
+  return result->empty() ? "tools/list answered an empty list" : "";
+}
+
+template <typename Result>
+void OnAnswer(SessionState* s, SteadyClock::time_point sent, const Result& result) {
+  const SteadyClock::time_point now = SteadyClock::now();
+  const std::string error = ErrorOf(result);
   const bool refused = !error.empty() && t_sending == s;
   {
     absl::MutexLock lock(&s->mu);
+    if (s->answered == 0 && error.empty()) {
+      s->first_ns = NanosBetween(sent, now);
+      s->listed = ItemsOf(result);
+    }
     ++s->answered;
     if (refused) {
       s->stopped = true;
@@ -231,11 +257,17 @@ void IssueOne(SessionState* s) {
   }
   const SteadyClock::time_point sent = SteadyClock::now();
   t_sending = s;
-  s->client->CallTool(run.options.tool, run.options.arguments,
-                      mcp::CallOptions{.timeout = run.options.call_timeout},
-                      [s, sent](absl::StatusOr<mcp::CallToolResult> result) {
-                        OnAnswer(s, sent, std::move(result));
-                      });
+  if (run.options.method == LoadOptions::Method::kListTools) {
+    s->client->ListTools([s, sent](absl::StatusOr<std::vector<mcp::Tool>> result) {
+      OnAnswer(s, sent, result);
+    });
+  } else {
+    s->client->CallTool(run.options.tool, run.options.arguments,
+                        mcp::CallOptions{.timeout = run.options.call_timeout},
+                        [s, sent](absl::StatusOr<mcp::CallToolResult> result) {
+                          OnAnswer(s, sent, result);
+                        });
+  }
   t_sending = nullptr;
 }
 
@@ -469,6 +501,7 @@ LoadReport RunLoad(LoadOptions options) {
   const std::vector<pid_t> final_pids = pids();
   const std::map<pid_t, double> target2 = SampleCpu(final_pids);
   report.target_vm_hwm_kib = SumStatusKib(final_pids, "VmHWM");
+  report.target_rss_end_kib = SumStatusKib(final_pids, "VmRSS");
   if (sampler.joinable()) {
     sample_rss();
     stop_sampling.Notify();
@@ -488,8 +521,15 @@ LoadReport RunLoad(LoadOptions options) {
   }
 
   std::vector<int64_t> latencies;
+  std::vector<int64_t> firsts;
   for (const auto& s : sessions) {
     absl::MutexLock lock(&s->mu);
+    if (s->first_ns.has_value()) {
+      firsts.push_back(*s->first_ns);
+      if (report.listed_items == 0) {
+        report.listed_items = s->listed;
+      }
+    }
     report.calls_ok += s->ok;
     report.calls_failed += s->failed;
     latencies.insert(latencies.end(), s->latencies_ns.begin(), s->latencies_ns.end());
@@ -508,6 +548,7 @@ LoadReport RunLoad(LoadOptions options) {
                             report.calls_ok - report.calls_failed;
   }
   report.call_latency = Summarize(std::move(latencies));
+  report.first_call_latency = Summarize(std::move(firsts));
   report.connect_wall_s = SecondsBetween(t0, t1);
   report.call_wall_s = SecondsBetween(t1, t2);
   report.total_wall_s = SecondsBetween(t0, SteadyClock::now());
@@ -592,6 +633,9 @@ std::string ReportJson(const LoadReport& r,
   w.EndObject();
   WriteLatency(w, "latency_us", r.call_latency);
   WriteLatency(w, "connect_latency_us", r.connect_latency);
+  WriteLatency(w, "first_call_latency_us", r.first_call_latency);
+  w.Key("listed_items");
+  w.Int64(r.listed_items);
   w.Key("calls_per_second");
   w.Double(std::round(r.calls_per_second * 10) / 10);
   w.Key("wall_s");
@@ -628,6 +672,8 @@ std::string ReportJson(const LoadReport& r,
     w.Int64(r.target_peak_rss_kib);
     w.Key("vm_hwm_kib");
     w.Int64(r.target_vm_hwm_kib);
+    w.Key("rss_end_kib");
+    w.Int64(r.target_rss_end_kib);
     w.EndObject();
   }
   w.EndObject();
@@ -654,6 +700,7 @@ std::string ReportText(const LoadReport& r) {
   };
   latency("call latency", r.call_latency);
   latency("initialize", r.connect_latency);
+  latency("first call", r.first_call_latency);
   char line[512];
   std::snprintf(line, sizeof line,
                 "throughput    %.0f calls/s\n"
@@ -665,10 +712,11 @@ std::string ReportText(const LoadReport& r) {
   if (r.target_sampled) {
     std::snprintf(line, sizeof line,
                   "under test    %d process(es): CPU %.3f s calls, %.3f s connect; peak RSS "
-                  "%.1f MiB (sum of VmHWM %.1f MiB)\n",
+                  "%.1f MiB (sum of VmHWM %.1f MiB), RSS after the calls %.1f MiB\n",
                   r.target_processes, r.target_cpu_calls_s, r.target_cpu_connect_s,
                   static_cast<double>(r.target_peak_rss_kib) / 1024.0,
-                  static_cast<double>(r.target_vm_hwm_kib) / 1024.0);
+                  static_cast<double>(r.target_vm_hwm_kib) / 1024.0,
+                  static_cast<double>(r.target_rss_end_kib) / 1024.0);
     absl::StrAppend(&out, line);
   }
   return out;

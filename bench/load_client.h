@@ -76,7 +76,10 @@ struct LoadOptions {
   // When set, each session makes calls until this much time has passed since the call phase
   // began (calls in flight then still complete and count).
   std::optional<absl::Duration> duration;
-  // The tool to call and its arguments.
+  // What each call is: `tools/call` of `tool` with `arguments`, or `tools/list` (every page;
+  // an empty list counts as a failure).
+  enum class Method { kCallTool, kListTools };
+  Method method = Method::kCallTool;
   std::string tool = "echo";
   mcp::Json arguments;
   // Initializes in flight at once during the connect phase.
@@ -109,6 +112,8 @@ struct LoadReport {
   std::vector<std::string> first_errors;
   LatencySummary connect_latency;  // initialize round trips of established sessions
   LatencySummary call_latency;     // successful calls only
+  LatencySummary first_call_latency;  // each session's first call, when it succeeded
+  int64_t listed_items = 0;  // tools/list: the length of the first full list answered
   double connect_wall_s = 0;
   double call_wall_s = 0;  // from the first call sent to the last answer
   double total_wall_s = 0;
@@ -122,6 +127,7 @@ struct LoadReport {
   double target_cpu_calls_s = 0;    // … during the call phase
   int64_t target_peak_rss_kib = 0;  // the highest sum of VmRSS sampled during both phases
   int64_t target_vm_hwm_kib = 0;    // sum of VmHWM (each process's own peak) at the end
+  int64_t target_rss_end_kib = 0;   // sum of VmRSS once the calls are over (before closing)
 };
 
 // RunLoad runs both phases and closes every session. Never fails as a whole: every problem

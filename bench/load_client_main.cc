@@ -43,6 +43,8 @@ struct Flags {
   int inflight = 1;
   int64_t calls = 100;
   std::optional<double> duration_s;
+  std::string method = "tools/call";
+  std::string http_transport = "streamable";
   std::string tool = "echo";
   std::string args = R"({"message":"hi"})";
   std::string url;
@@ -82,14 +84,20 @@ absl::StatusOr<std::optional<Flags>> ParseFlags(int argc, char** argv) {
       "M")("calls", "calls per session (unless --duration)",
            cxxopts::value<int64_t>()->default_value("100"), "C")(
       "duration", "make calls for this many seconds instead of --calls", cxxopts::value<double>(),
-      "SECONDS")("tool", "the tool to call", cxxopts::value<std::string>()->default_value("echo"),
+      "SECONDS")("method", "what each call is: tools/call (of --tool) or tools/list (every page)",
+                 cxxopts::value<std::string>()->default_value("tools/call"), "METHOD")(
+      "tool", "the tool to call", cxxopts::value<std::string>()->default_value("echo"),
                  "NAME")("args", "the tool's arguments, a JSON object",
                          cxxopts::value<std::string>()->default_value(R"({"message":"hi"})"),
                          "JSON")(
       "stdio", "spawn the server under test: the command follows `--`, one process per session")(
       "url", "the Streamable HTTP endpoint, e.g. http://127.0.0.1:8080/mcp",
       cxxopts::value<std::string>(),
-      "URL")("get-stream", "HTTP: each session keeps its GET stream open")(
+      "URL")("http-transport",
+             "HTTP: streamable (Streamable HTTP), sse (the legacy HTTP+SSE transport: --url is "
+             "the SSE endpoint) or auto (the spec's fallback from the first to the second)",
+             cxxopts::value<std::string>()->default_value("streamable"), "KIND")(
+      "get-stream", "HTTP: each session keeps its GET stream open")(
       "header", "HTTP: a header sent with every request, e.g. 'Authorization: Bearer T'",
       cxxopts::value<std::vector<std::string>>(), "'NAME: VALUE'")(
       "pid", "HTTP: the process under test (e.g. the gateway), for its CPU time and memory",
@@ -115,6 +123,8 @@ absl::StatusOr<std::optional<Flags>> ParseFlags(int argc, char** argv) {
     if (args.count("duration") > 0) {
       flags.duration_s = args["duration"].as<double>();
     }
+    flags.method = args["method"].as<std::string>();
+    flags.http_transport = args["http-transport"].as<std::string>();
     flags.tool = args["tool"].as<std::string>();
     flags.args = args["args"].as<std::string>();
     flags.stdio = args.count("stdio") > 0;
@@ -158,6 +168,15 @@ absl::StatusOr<std::optional<Flags>> ParseFlags(int argc, char** argv) {
   }
   if (flags.duration_s.has_value() ? !(*flags.duration_s > 0) : flags.calls < 0) {
     return absl::InvalidArgumentError("--calls must be at least 0 and --duration above 0");
+  }
+  if (flags.http_transport != "streamable" && flags.http_transport != "sse" &&
+      flags.http_transport != "auto") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http-transport must be streamable, sse or auto (got '", flags.http_transport, "')"));
+  }
+  if (flags.method != "tools/call" && flags.method != "tools/list") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--method must be tools/call or tools/list (got '", flags.method, "')"));
   }
   if (!(flags.timeout_s > 0)) {
     return absl::InvalidArgumentError("--timeout must be above 0 seconds");
@@ -229,6 +248,8 @@ int Main(int argc, char** argv) {
   if (flags.duration_s.has_value()) {
     options.duration = absl::Seconds(*flags.duration_s);
   }
+  options.method = flags.method == "tools/list" ? LoadOptions::Method::kListTools
+                                                : LoadOptions::Method::kCallTool;
   options.tool = flags.tool;
   options.arguments = *std::move(arguments);
   options.max_connecting = flags.max_connecting;
@@ -278,7 +299,11 @@ int Main(int argc, char** argv) {
     }
     loop = *std::move(created);
     mcp::HttpClientOptions http{.url = flags.url,
-                                .kind = mcp::HttpTransportKind::kStreamable,
+                                .kind = flags.http_transport == "sse"
+                                            ? mcp::HttpTransportKind::kSse
+                                            : flags.http_transport == "auto"
+                                                  ? mcp::HttpTransportKind::kAuto
+                                                  : mcp::HttpTransportKind::kStreamable,
                                 .headers = headers,
                                 .response_timeout = options.call_timeout,
                                 .open_get_stream = flags.get_stream,

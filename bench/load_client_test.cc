@@ -132,6 +132,23 @@ TEST(LoadClient, StdioFixtureAllCallsSucceed) {
   EXPECT_GE(Num(r, "target.cpu_s.calls"), 0);
 }
 
+TEST(LoadClient, ListsToolsAndReportsTheFirstAnswerAndTheMemoryAfterwards) {
+  LoadRun base = RunLoadBinary({"--method", "tools/list", "--calls", "1", "--stdio", "--",
+                                MCPGW_FIXTURE_SERVER});
+  ExpectAllOk(base, 1, 1);
+  const double tools = Num(base.report.value(), "listed_items");
+  ASSERT_GT(tools, 0);
+  LoadRun more = RunLoadBinary({"--sessions", "2", "--method", "tools/list", "--calls", "4",
+                                "--stdio", "--", MCPGW_FIXTURE_SERVER, "--extra-tools", "7"});
+  ExpectAllOk(more, 2, 4);
+  const mcp::JsonValue& r = more.report.value();
+  EXPECT_EQ(Num(r, "listed_items"), tools + 7);
+  EXPECT_EQ(Num(r, "first_call_latency_us.count"), 2);  // one first call per session
+  EXPECT_GE(Num(r, "first_call_latency_us.max"), Num(r, "first_call_latency_us.min"));
+  EXPECT_GT(Num(r, "target.rss_end_kib"), 0);
+  EXPECT_LE(Num(r, "target.rss_end_kib"), Num(r, "target.vm_hwm_kib"));
+}
+
 TEST(LoadClient, DurationModeCallsUntilTheEnd) {
   LoadRun run = RunLoadBinary({"--sessions", "2", "--inflight", "2", "--duration", "0.3", "--stdio",
                                "--", MCPGW_FIXTURE_SERVER});
@@ -195,6 +212,14 @@ TEST(LoadClient, BadUsageSaysWhatToDo) {
       {MCPGW_LOAD_BINARY, "--args", "[1]", "--stdio", "--", MCPGW_FIXTURE_SERVER});
   EXPECT_EQ(args.exit_code, 2);
   EXPECT_THAT(args.err, HasSubstr("--args must be a JSON object"));
+  testing::ChildResult method = testing::RunProgram(
+      {MCPGW_LOAD_BINARY, "--method", "tools/lsit", "--stdio", "--", MCPGW_FIXTURE_SERVER});
+  EXPECT_EQ(method.exit_code, 2);
+  EXPECT_THAT(method.err, HasSubstr("--method must be tools/call or tools/list"));
+  testing::ChildResult kind = testing::RunProgram(
+      {MCPGW_LOAD_BINARY, "--http-transport", "websocket", "--url", "http://127.0.0.1:1/mcp"});
+  EXPECT_EQ(kind.exit_code, 2);
+  EXPECT_THAT(kind.err, HasSubstr("--http-transport must be streamable, sse or auto"));
 }
 
 TEST(LoadClient, HttpFixtureWithGetStreamsAllCallsSucceed) {

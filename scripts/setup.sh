@@ -69,6 +69,8 @@ if ((with_tests)); then
   # npm and conflicts with Debian's npm package, so check the commands, not the packages.)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+  # The side-by-side benchmark (bench/run.sh, and its smoke test) is driven by Python 3.
+  command -v python3 >/dev/null || missing+=(python3)
 fi
 
 if ((${#missing[@]})); then
