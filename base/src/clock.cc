@@ -38,32 +38,20 @@ bool TimerThreadClock::Cancel(TimerId id) {
 void TimerThreadClock::Loop() noexcept {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    if (timers_.empty()) {
-      mu_.Await(absl::Condition(
-          +[](TimerThreadClock* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-            return c->stopping_ || !c->timers_.empty();
-          },
-          this));
-      continue;
-    }
-    absl::Time deadline = timers_.begin()->first.first;
-    if (absl::Now() < deadline) {
-      // Wakes early when a nearer timer is added or on stop; then re-evaluates.
-      TimerId first = timers_.begin()->first.second;
-      size_t count = timers_.size();
-      struct Args {
-        TimerThreadClock* self;
-        TimerId first;
-        size_t count;
-      } args{this, first, count};
+    if (timers_.empty() || absl::Now() < timers_.begin()->first.first) {
+      // Sleeps until the first deadline, woken early only by a nearer timer or by the stop:
+      // a cancelled timer does not wake it (it wakes at that deadline and finds nothing to
+      // run), nor does a timer due after the deadline it sleeps until. Requests arm and
+      // cancel a timeout each, so this spares a thread wake-up per request.
+      wake_at_ = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first.first;
       mu_.AwaitWithDeadline(absl::Condition(
-                                +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                  return a->self->stopping_ || a->self->timers_.empty() ||
-                                         a->self->timers_.begin()->first.second != a->first ||
-                                         a->self->timers_.size() != a->count;
+                                +[](TimerThreadClock* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+                                  return c->stopping_ ||
+                                         (!c->timers_.empty() &&
+                                          c->timers_.begin()->first.first < c->wake_at_);
                                 },
-                                &args),
-                            deadline);
+                                this),
+                            wake_at_);
       continue;
     }
     auto node = timers_.extract(timers_.begin());

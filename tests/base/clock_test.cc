@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "testing/fake_clock.h"
 
@@ -29,6 +30,29 @@ TEST(TimerThreadClock, RunsInDeadlineOrderAndCancels) {
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   absl::MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{1, 3}));
+}
+
+TEST(TimerThreadClock, ANearerTimerWakesItAndACancelledFirstOneDoesNotDelayTheNext) {
+  TimerThreadClock clock;
+  // It sleeps until the hour's timer; a nearer one must still run on time.
+  TimerId far = clock.RunAfter(absl::Hours(1), [] {});
+  absl::Notification near_ran;
+  absl::Time start = absl::Now();
+  clock.RunAfter(absl::Milliseconds(20), [&] { near_ran.Notify(); });
+  ASSERT_TRUE(near_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // The first timer is cancelled while it sleeps for it; the next (sooner than the cancelled
+  // one was) still runs.
+  TimerId first = clock.RunAfter(absl::Milliseconds(200), [] {});
+  absl::Notification second_ran;
+  clock.RunAfter(absl::Milliseconds(100), [&] { second_ran.Notify(); });
+  EXPECT_TRUE(clock.Cancel(first));
+  ASSERT_TRUE(second_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // With nothing left but a far timer cancelled, a new one after it was due still runs.
+  EXPECT_TRUE(clock.Cancel(far));
+  absl::Notification last_ran;
+  clock.RunAfter(absl::Milliseconds(30), [&] { last_ran.Notify(); });
+  EXPECT_TRUE(last_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
 TEST(TimerThreadClock, DestructorDropsPendingTimers) {

@@ -57,6 +57,8 @@ class TimerThreadClock final : public Clock {
   absl::Mutex mu_;
   TimerId next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // When the timer thread wakes next by itself (its first deadline when it went to sleep).
+  absl::Time wake_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Ordered by (deadline, id), so equal deadlines fire in scheduling order.
   std::map<std::pair<absl::Time, TimerId>, absl::AnyInvocable<void() &&>> timers_
       ABSL_GUARDED_BY(mu_);
