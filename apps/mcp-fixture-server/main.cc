@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "fixture_server.h"
 #include "mcpgw/base/fmt.h"
@@ -267,6 +268,11 @@ int Main(int argc, char** argv) {
 }  // namespace mcpgw::fixture
 
 int main(int argc, char** argv) {
+#ifdef NDEBUG
+  // Abseil's mutex deadlock detection (on in Debian's build of it) updates a process-wide lock
+  // graph on every lock; the debug and sanitizer builds, where the tests run, keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   int code = mcpgw::fixture::Main(argc, argv);
   // Every answer is written by now (the session closed after flushing). Handler threads of the
   // shared pool may still be finishing (a cancelled `slow`): leave without running static
