@@ -22,7 +22,6 @@
 // in order.
 #include "mcpgw/mcp/http_client.h"
 
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -48,12 +47,16 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "curl_api.h"
 #include "mcpgw/base/fmt.h"
 #include "mcpgw/mcp/json_rpc.h"
 #include "mcpgw/mcp/protocol_version.h"
 #include "spdlog/spdlog.h"
 
 namespace mcpgw::mcp {
+
+using http_client_internal::Curl;
+
 namespace {
 
 // Bytes of an oversized message kept from its start and its end (OversizedFrame).
@@ -291,39 +294,39 @@ bool IsReservedHeader(absl::string_view name) {
 
 // The origin (scheme://host:port) of a URL, or empty when it cannot be parsed.
 std::string OriginOf(const std::string& url) {
-  CURLU* u = curl_url();
+  CURLU* u = Curl().url();
   std::string origin;
-  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+  if (Curl().url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
     char* scheme = nullptr;
     char* host = nullptr;
     char* port = nullptr;
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    if (Curl().url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        Curl().url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        Curl().url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
       origin = absl::StrCat(absl::AsciiStrToLower(scheme), "://", absl::AsciiStrToLower(host), ":",
                             port);
     }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
+    Curl().free(scheme);
+    Curl().free(host);
+    Curl().free(port);
   }
-  curl_url_cleanup(u);
+  Curl().url_cleanup(u);
   return origin;
 }
 
 // Resolves `reference` (absolute, or relative as an `endpoint` event may be) against `base`.
 std::optional<std::string> ResolveUrl(const std::string& base, absl::string_view reference) {
-  CURLU* u = curl_url();
+  CURLU* u = Curl().url();
   std::optional<std::string> resolved;
-  if (curl_url_set(u, CURLUPART_URL, base.c_str(), 0) == CURLUE_OK &&
-      curl_url_set(u, CURLUPART_URL, std::string(reference).c_str(), 0) == CURLUE_OK) {
+  if (Curl().url_set(u, CURLUPART_URL, base.c_str(), 0) == CURLUE_OK &&
+      Curl().url_set(u, CURLUPART_URL, std::string(reference).c_str(), 0) == CURLUE_OK) {
     char* full = nullptr;
-    if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK) {
+    if (Curl().url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK) {
       resolved = full;
     }
-    curl_free(full);
+    Curl().free(full);
   }
-  curl_url_cleanup(u);
+  Curl().url_cleanup(u);
   return resolved;
 }
 
@@ -405,10 +408,10 @@ struct Transfer {
 
   ~Transfer() {
     if (headers != nullptr) {
-      curl_slist_free_all(headers);
+      Curl().slist_free_all(headers);
     }
     if (easy != nullptr) {
-      curl_easy_cleanup(easy);
+      Curl().easy_cleanup(easy);
     }
   }
   bool is_sse() const { return absl::StartsWithIgnoreCase(content_type, "text/event-stream"); }
@@ -439,7 +442,7 @@ struct HttpClientLoop::Impl {
   Impl() = default;
   ~Impl() {
     if (multi != nullptr) {
-      curl_multi_cleanup(multi);
+      Curl().multi_cleanup(multi);
     }
   }
 
@@ -470,7 +473,7 @@ struct HttpClientLoop::Impl {
       }
       stopping = true;
     }
-    curl_multi_wakeup(multi);
+    Curl().multi_wakeup(multi);
     thread.join();
   }
 
@@ -479,7 +482,7 @@ struct HttpClientLoop::Impl {
       absl::MutexLock lock(&mu);
       posted.push_back(std::move(fn));
     }
-    curl_multi_wakeup(multi);
+    Curl().multi_wakeup(multi);
   }
 
   uint64_t AddTimer(absl::Duration delay, absl::AnyInvocable<void() &&> fn) {
@@ -489,13 +492,13 @@ struct HttpClientLoop::Impl {
   }
   void CancelTimer(uint64_t id) { timers.erase(id); }
 
-  void Add(Transfer* t) { curl_multi_add_handle(multi, t->easy); }
+  void Add(Transfer* t) { Curl().multi_add_handle(multi, t->easy); }
   void Remove(Transfer* t) {
     if (t->timer != 0) {
       CancelTimer(t->timer);
       t->timer = 0;
     }
-    curl_multi_remove_handle(multi, t->easy);
+    Curl().multi_remove_handle(multi, t->easy);
   }
 
   void Run() noexcept;
@@ -694,8 +697,8 @@ struct Core : std::enable_shared_from_this<Core> {
       auto t = std::make_unique<Transfer>();
       t->kind = Transfer::Kind::kDelete;
       Prepare(*t, options.url);
-      curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
-      curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS,
+      Curl().easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+      Curl().easy_setopt(t->easy, CURLOPT_TIMEOUT_MS,
                        static_cast<long>(absl::ToInt64Milliseconds(kDeleteTimeout)));
       AddSessionHeaders(*t);
       Finish(*t);
@@ -848,32 +851,32 @@ struct Core : std::enable_shared_from_this<Core> {
   // Common easy-handle setup.
   void Prepare(Transfer& t, const std::string& url) {
     t.url = url;
-    t.easy = curl_easy_init();
+    t.easy = Curl().easy_init();
     t.body = BoundedText(options.max_message_bytes);
-    curl_easy_setopt(t.easy, CURLOPT_URL, t.url.c_str());
-    curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
-    curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
-    curl_easy_setopt(t.easy, CURLOPT_CONNECTTIMEOUT_MS,
+    Curl().easy_setopt(t.easy, CURLOPT_URL, t.url.c_str());
+    Curl().easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
+    Curl().easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
+    Curl().easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
+    Curl().easy_setopt(t.easy, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(
                          std::max<int64_t>(1, absl::ToInt64Milliseconds(options.connect_timeout))));
-    curl_easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, &Core::OnHeaderLine);
-    curl_easy_setopt(t.easy, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &Core::OnBodyBytes);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(t.easy, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(t.easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    t.headers = curl_slist_append(t.headers, "Expect:");  // no 100-continue round trip
+    Curl().easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, &Core::OnHeaderLine);
+    Curl().easy_setopt(t.easy, CURLOPT_HEADERDATA, &t);
+    Curl().easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &Core::OnBodyBytes);
+    Curl().easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
+    Curl().easy_setopt(t.easy, CURLOPT_ACCEPT_ENCODING, "");
+    Curl().easy_setopt(t.easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    t.headers = Curl().slist_append(t.headers, "Expect:");  // no 100-continue round trip
   }
 
   void AddSessionHeaders(Transfer& t) {
     if (!session_id.empty()) {
       t.headers =
-          curl_slist_append(t.headers, absl::StrCat("Mcp-Session-Id: ", session_id).c_str());
+          Curl().slist_append(t.headers, absl::StrCat("Mcp-Session-Id: ", session_id).c_str());
       t.sent_session_id = true;
     }
     if (protocol_version.has_value()) {
-      t.headers = curl_slist_append(
+      t.headers = Curl().slist_append(
           t.headers, absl::StrCat("MCP-Protocol-Version: ", *protocol_version).c_str());
     }
     t.generation = generation;
@@ -882,9 +885,9 @@ struct Core : std::enable_shared_from_this<Core> {
   // Adds the custom headers and installs the list.
   void Finish(Transfer& t) {
     for (const std::string& h : custom_headers) {
-      t.headers = curl_slist_append(t.headers, h.c_str());
+      t.headers = Curl().slist_append(t.headers, h.c_str());
     }
-    curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.headers);
+    Curl().easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.headers);
   }
 
   Transfer* Launch(std::unique_ptr<Transfer> owned, bool response_timeout) {
@@ -894,8 +897,8 @@ struct Core : std::enable_shared_from_this<Core> {
     transfers[t] = std::move(owned);
     if (response_timeout) {
       // Started once connected (curl's connect timeout runs until then).
-      curl_easy_setopt(t->easy, CURLOPT_PREREQFUNCTION, &Core::OnConnected);
-      curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
+      Curl().easy_setopt(t->easy, CURLOPT_PREREQFUNCTION, &Core::OnConnected);
+      Curl().easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
     }
     loop->Add(t);
     return t;
@@ -918,12 +921,12 @@ struct Core : std::enable_shared_from_this<Core> {
     auto t = std::make_unique<Transfer>();
     t->kind = Transfer::Kind::kPost;
     Prepare(*t, options.url);
-    t->headers = curl_slist_append(t->headers, "Accept: application/json, text/event-stream");
-    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
+    t->headers = Curl().slist_append(t->headers, "Accept: application/json, text/event-stream");
+    t->headers = Curl().slist_append(t->headers, "Content-Type: application/json");
     AddSessionHeaders(*t);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(frame.text.size()));
+    Curl().easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(frame.text.size()));
     t->frame = std::move(frame);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->frame->text.c_str());
+    Curl().easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->frame->text.c_str());
     bool is_barrier = t->frame->initialize || t->frame->initialized;
     if (t->frame->initialize) {
       barrier_request = t->frame->requests.front();
@@ -939,10 +942,10 @@ struct Core : std::enable_shared_from_this<Core> {
     auto t = std::make_unique<Transfer>();
     t->kind = Transfer::Kind::kGet;
     Prepare(*t, options.url);
-    t->headers = curl_slist_append(t->headers, "Accept: text/event-stream");
+    t->headers = Curl().slist_append(t->headers, "Accept: text/event-stream");
     AddSessionHeaders(*t);
     if (!stream->parser.last_event_id().empty()) {
-      t->headers = curl_slist_append(
+      t->headers = Curl().slist_append(
           t->headers, absl::StrCat("Last-Event-ID: ", stream->parser.last_event_id()).c_str());
     }
     stream->parser.NewConnection();
@@ -965,7 +968,7 @@ struct Core : std::enable_shared_from_this<Core> {
     auto t = std::make_unique<Transfer>();
     t->kind = Transfer::Kind::kLegacyGet;
     Prepare(*t, options.url);
-    t->headers = curl_slist_append(t->headers, "Accept: text/event-stream");
+    t->headers = Curl().slist_append(t->headers, "Accept: text/event-stream");
     t->stream = std::make_shared<SseStream>(options.max_message_bytes);
     Launch(std::move(t), true);
   }
@@ -974,10 +977,10 @@ struct Core : std::enable_shared_from_this<Core> {
     auto t = std::make_unique<Transfer>();
     t->kind = Transfer::Kind::kLegacyPost;
     Prepare(*t, legacy_endpoint);
-    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(frame.text.size()));
+    t->headers = Curl().slist_append(t->headers, "Content-Type: application/json");
+    Curl().easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(frame.text.size()));
     t->frame = std::move(frame);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->frame->text.c_str());
+    Curl().easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->frame->text.c_str());
     legacy_post_in_flight = true;
     Launch(std::move(t), true);
   }
@@ -1174,7 +1177,7 @@ struct Core : std::enable_shared_from_this<Core> {
 
   // The status for a transfer that failed below HTTP.
   absl::Status TransportError(const Transfer& t, CURLcode code) const {
-    std::string detail = t.error[0] != '\0' ? t.error : curl_easy_strerror(code);
+    std::string detail = t.error[0] != '\0' ? t.error : Curl().easy_strerror(code);
     if (t.response_timed_out) {
       return absl::DeadlineExceededError(absl::StrCat(
           "no answer from ", t.url, " within ", absl::FormatDuration(options.response_timeout),
@@ -1558,7 +1561,7 @@ void HttpClientLoop::Impl::RunTimers() {
 int HttpClientLoop::Impl::PollTimeoutMs() {
   int64_t ms = 1000;
   long curl_ms = -1;
-  curl_multi_timeout(multi, &curl_ms);
+  Curl().multi_timeout(multi, &curl_ms);
   if (curl_ms >= 0) {
     ms = std::min<int64_t>(ms, curl_ms);
   }
@@ -1608,16 +1611,16 @@ void HttpClientLoop::Impl::Run() noexcept {
       break;
     }
     int running = 0;
-    curl_multi_perform(multi, &running);
+    Curl().multi_perform(multi, &running);
     int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* msg = Curl().multi_info_read(multi, &left)) {
       if (msg->msg != CURLMSG_DONE) {
         continue;
       }
       CURL* easy = msg->easy_handle;
       CURLcode code = msg->data.result;
       char* priv = nullptr;
-      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+      Curl().easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
       auto* t = reinterpret_cast<Transfer*>(priv);
       Remove(t);
       if (t->core == nullptr) {
@@ -1633,7 +1636,7 @@ void HttpClientLoop::Impl::Run() noexcept {
         continue;
       }
     }
-    curl_multi_poll(multi, nullptr, 0, PollTimeoutMs(), nullptr);
+    Curl().multi_poll(multi, nullptr, 0, PollTimeoutMs(), nullptr);
   }
   for (auto& [t, owned] : orphans) {
     Remove(t);
@@ -1670,15 +1673,11 @@ class HttpClientTransport final : public Transport {
 HttpClientLoop::HttpClientLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<HttpClientLoop>> HttpClientLoop::Create() {
-  static std::once_flag once;
-  static CURLcode global = CURLE_OK;
-  std::call_once(once, []() { global = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (global != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("curl_global_init failed: ", curl_easy_strerror(global)));
+  if (absl::Status loaded = http_client_internal::LoadCurl(); !loaded.ok()) {
+    return loaded;
   }
   auto impl = std::make_unique<Impl>();
-  impl->multi = curl_multi_init();
+  impl->multi = Curl().multi_init();
   if (impl->multi == nullptr) {
     return absl::InternalError("curl_multi_init failed");
   }
@@ -1714,6 +1713,9 @@ HttpClientLoop::~HttpClientLoop() {
 }
 
 absl::StatusOr<TransportPtr> CreateHttpClientTransport(HttpClientOptions options) {
+  if (absl::Status loaded = http_client_internal::LoadCurl(); !loaded.ok()) {
+    return loaded;
+  }
   std::string origin = OriginOf(options.url);
   if (!absl::StartsWithIgnoreCase(options.url, "http://") &&
       !absl::StartsWithIgnoreCase(options.url, "https://")) {
