@@ -498,8 +498,8 @@ struct Upstream::Impl {
 
   void ArmIdleTimer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (config.mode == RunMode::kLongLived || leases > 0 || state != UpstreamState::kReady ||
-        idle_timer != 0) {
-      return;
+        idle_timer != 0 || !waiting.empty()) {
+      return;  // (waiting while ready: its connection ended; OnEnded serves them)
     }
     idle_timer = clock->RunAfter(config.idle_timeout, IdleCallback());
   }
@@ -520,7 +520,7 @@ struct Upstream::Impl {
         return;  // a newer timer is armed (or was cancelled by an Acquire)
       }
       idle_timer = 0;
-      if (gen != generation || leases > 0 || !Apply(Event::kIdle, fx)) {
+      if (gen != generation || leases > 0 || !waiting.empty() || !Apply(Event::kIdle, fx)) {
         return;
       }
       TakeDown(fx);
@@ -715,9 +715,13 @@ void Upstream::Acquire(LeaseCallback done) {
       switch (impl_->state) {
         case UpstreamState::kReady:
           if (impl_->connection_lost ||
-              (impl_->client != nullptr && impl_->client->session().peer_output_ended())) {
+              (impl_->client != nullptr && impl_->client->session().peer_output_ended() &&
+               impl_->client->session().incoming_in_flight() == 0)) {
             // Its connection ended and OnEnded has yet to come: that serves the waiting (a
-            // restart) or fails them. No idle stop in between.
+            // restart) or fails them. No idle stop in between. (A server that ended its output
+            // while a request of its own is still being answered — an elicitation a person
+            // may take minutes over — is not waited for: the call fails at once, as it would
+            // on the ended connection.)
             ++impl_->idle_seq;
             impl_->waiting.push_back(std::move(done));
             break;

@@ -187,6 +187,40 @@ TEST_F(UpstreamTest, ANeedBetweenTheLostConnectionAndTheExitWaitsForTheRestart) 
               ::mcpgw::testing::IsOkAndHolds("Echo: after the restart"));
 }
 
+TEST_F(UpstreamTest, ANeedWaitingForTheRestartIsNotLostToAnIdleStop) {
+  // As above, and meanwhile the last lease ends and the idle timeout passes: the waiting need
+  // must still be served once the old process is gone.
+  UpstreamConfig config{.name = "lingering", .idle_timeout = absl::Seconds(1)};
+  config.spec.command = "/bin/sh";
+  config.spec.args = {"-c", absl::StrCat("'", MCPGW_FIXTURE_SERVER, "'; exec >&-; sleep 1")};
+  auto up = Make(std::move(config));
+  std::optional<Upstream::Lease> lease;
+  {
+    MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease first, Acquire(*up));
+    lease.emplace(std::move(first));
+  }
+  std::shared_ptr<mcp::Client> first = lease->client();
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::Json args, mcp::Json::Parse(R"({"exit_code":0})"));
+  EXPECT_FALSE(AwaitResult<mcp::CallToolResult>(
+                   [&](auto done) {
+                     (*lease)->CallTool("crash", std::move(args), {}, std::move(done));
+                   },
+                   kWait)
+                   .ok());
+  absl::Notification served;
+  absl::StatusOr<Upstream::Lease> waited = absl::UnknownError("not answered");
+  up->Acquire([&](absl::StatusOr<Upstream::Lease> result) {
+    waited = std::move(result);
+    served.Notify();
+  });
+  lease.reset();                     // the last lease ends: no idle stop may follow now
+  clock_.Advance(absl::Seconds(2));  // past the idle timeout
+  ASSERT_TRUE(served.WaitForNotificationWithTimeout(kWait)) << "the waiting need was lost";
+  MCPGW_ASSERT_OK_AND_ASSIGN(Upstream::Lease again, std::move(waited));
+  EXPECT_NE(again.client(), first);
+  EXPECT_THAT(Echo(again, "served"), ::mcpgw::testing::IsOkAndHolds("Echo: served"));
+}
+
 TEST_F(UpstreamTest, CrashingAgainSoonAfterTheStartBacksOff) {
   auto up = Make({.name = "fixture", .backoff_initial = absl::Seconds(3)});
   for (int round = 0; round < 2; ++round) {
