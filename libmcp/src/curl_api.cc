@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <mutex>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 
@@ -11,6 +12,7 @@ namespace {
 
 // The library's soname (libcurl's ABI has been 4 since 2006).
 constexpr char kLibrary[] = "libcurl.so.4";
+constexpr char kMinimumVersion[] = "7.80";
 
 CurlApi g_api;
 
@@ -57,10 +59,19 @@ absl::Status Load() {
   all &= Bind(library, "curl_url_cleanup", g_api.url_cleanup, missing);
   all &= Bind(library, "curl_url_get", g_api.url_get, missing);
   all &= Bind(library, "curl_url_set", g_api.url_set, missing);
+  all &= Bind(library, "curl_version_info", g_api.version_info, missing);
   if (!all) {
     // The library stays loaded: a handle closed while another thread resolves is not worth it.
     return absl::FailedPreconditionError(absl::StrCat(
-        kLibrary, " lacks ", missing, ": HTTP transports need libcurl 7.68 or newer"));
+        kLibrary, " lacks ", missing, ": HTTP transports need libcurl ", kMinimumVersion,
+        " or newer"));
+  }
+  // CURLOPT_PREREQFUNCTION (the response timeout starts when a request is sent) is 7.80's.
+  const curl_version_info_data* info = g_api.version_info(CURLVERSION_NOW);
+  if (info == nullptr || info->version_num < 0x075000) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "HTTP transports need libcurl ", kMinimumVersion, " or newer; this one is ",
+        info != nullptr && info->version != nullptr ? info->version : "unknown"));
   }
   CURLcode init = g_api.global_init(CURL_GLOBAL_DEFAULT);
   if (init != CURLE_OK) {

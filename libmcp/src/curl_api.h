@@ -39,6 +39,7 @@ struct CurlApi {
   decltype(&::curl_url_cleanup) url_cleanup;
   decltype(&::curl_url_get) url_get;
   decltype(&::curl_url_set) url_set;
+  decltype(&::curl_version_info) version_info;
 };
 
 // LoadCurl loads libcurl.so.4 and runs curl_global_init, once; later calls return the first

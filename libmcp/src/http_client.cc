@@ -452,6 +452,7 @@ struct HttpClientLoop::Impl {
   absl::Mutex mu;
   std::deque<absl::AnyInvocable<void() &&>> posted ABSL_GUARDED_BY(mu);
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool quiet_stop ABSL_GUARDED_BY(mu) = false;  // Stop(at_exit)
   absl::flat_hash_set<std::shared_ptr<Core>> cores ABSL_GUARDED_BY(mu);
 
   // Loop thread only.
@@ -465,15 +466,22 @@ struct HttpClientLoop::Impl {
 
   // Stop ends the loop thread (transports are torn down, their DELETEs given a moment) and
   // waits for it. Later calls do nothing.
-  void Stop() {
+  // With `at_exit`, the thread just ends: no transport is told (their owners may be gone, and
+  // work they would post races the exit) and no DELETE is sent.
+  void Stop(bool at_exit = false) {
     {
       absl::MutexLock lock(&mu);
       if (stopping) {
         return;
       }
       stopping = true;
+      quiet_stop = at_exit;
     }
     Curl().multi_wakeup(multi);
+    if (thread.get_id() == std::this_thread::get_id()) {
+      thread.detach();  // stopped from its own callback (an exit there): it ends by itself
+      return;
+    }
     thread.join();
   }
 
@@ -1597,9 +1605,14 @@ void HttpClientLoop::Impl::Run() noexcept {
     RunTimers();
     if (!stop_by.has_value()) {
       bool stop;
+      bool quiet;
       {
         absl::MutexLock lock(&mu);
         stop = stopping;
+        quiet = quiet_stop;
+      }
+      if (stop && quiet) {
+        break;
       }
       if (stop) {
         Shutdown();
@@ -1700,7 +1713,7 @@ HttpClientLoop& HttpClientLoop::Default() {
     return created->release();
   }();
   static std::once_flag at_exit;
-  std::call_once(at_exit, []() { std::atexit([]() { loop->impl_->Stop(); }); });
+  std::call_once(at_exit, []() { std::atexit([]() { loop->impl_->Stop(/*at_exit=*/true); }); });
   return *loop;
 }
 
