@@ -28,7 +28,7 @@ while (($#)); do
     --smoke) py_args+=(--smoke) ;;
     --rounds|--scenarios|--json-out)
       (($# >= 2)) || die "$1 needs a value"; py_args+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift

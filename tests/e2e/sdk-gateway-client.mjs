@@ -43,9 +43,13 @@ if (!mcpgw || !profile || !modules || everythingSecret.length < 8 || fixtureSecr
 const startedAt = Date.now();
 // The containers of everything-image that exist before mcpgw starts are not ours (none, unless
 // another run shares the engine); the one that appears is the one this script kills.
+// With MCPGW_ACCEPT_PROFILE_NAME (the profile's name), only that profile's containers count:
+// runs of other transports may share the engine at the same time.
+const profileName = process.env.MCPGW_ACCEPT_PROFILE_NAME ?? "";
 const everythingImageContainers = () =>
   execFileSync("docker", ["ps", "-q", "--no-trunc", "--filter", "label=io.mcpgw.managed=true",
-                          "--filter", "label=io.mcpgw.server=everything-image"],
+                          "--filter", "label=io.mcpgw.server=everything-image",
+                          ...(profileName ? ["--filter", `label=io.mcpgw.profile=${profileName}`] : [])],
                { encoding: "utf8" }).split("\n").filter((id) => id !== "");
 const containersBefore = new Set(everythingImageContainers());
 const gatewayCwd = path.dirname(path.resolve(modules));

@@ -4,10 +4,13 @@
 // container image (the two clash on every name and URI), and mcp-fixture-server in its
 // container. Needs Docker and the npm kit: skips without them, fails when CI=true or
 // MCPGW_REQUIRE_DOCKER=1 / MCPGW_REQUIRE_NPM=1.
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -112,12 +116,14 @@ std::string RandomSecret(absl::string_view tag) {
   return absl::StrCat(tag, "-", absl::BytesToHexString(absl::string_view(bytes, sizeof(bytes))));
 }
 
-// The ids of the containers of the profile's two containerized servers.
-std::set<std::string> ContainersOfTheProfile(container::DockerEngine& engine) {
+// The ids of the containers of the profile's two containerized servers (the profile named
+// `profile`: each run has its own name, so that runs sharing the engine keep apart).
+std::set<std::string> ContainersOfTheProfile(container::DockerEngine& engine,
+                                             const std::string& profile) {
   std::set<std::string> ids;
   for (const char* server : {"everything-image", "fixture"}) {
-    absl::StatusOr<std::vector<container::InstanceInfo>> list =
-        engine.List({{"io.mcpgw.managed", "true"}, {"io.mcpgw.server", server}});
+    absl::StatusOr<std::vector<container::InstanceInfo>> list = engine.List(
+        {{"io.mcpgw.managed", "true"}, {"io.mcpgw.server", server}, {"io.mcpgw.profile", profile}});
     EXPECT_TRUE(list.ok()) << list.status();
     if (list.ok()) {
       for (const container::InstanceInfo& info : *list) {
@@ -145,18 +151,34 @@ TEST_P(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   ASSERT_EQ(built.exit_code, 0) << built.err;
   ASSERT_THAT(built.out, HasSubstr("mcpgw-test/everything:latest")) << built.out << built.err;
 
+  // The profile under a name of this run's own: its containers carry it (io.mcpgw.profile),
+  // so the other transports' runs, which may share the engine at the same time, keep apart.
+  const std::string profile_name = absl::StrCat("three-upstreams-", GetParam(), "-", getpid());
+  std::string profile_text;
+  {
+    std::ifstream in(std::string(MCPGW_SOURCE_DIR) + "/tests/e2e/three-upstreams.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    profile_text = text.str();
+  }
+  ASSERT_TRUE(absl::StrContains(profile_text, "\nname: three-upstreams\n"));
+  absl::StrReplaceAll({{"\nname: three-upstreams\n", "\nname: " + profile_name + "\n"}},
+                      &profile_text);
+  const std::string profile_path = ::testing::TempDir() + "/" + profile_name + ".yaml";
+  std::ofstream(profile_path) << profile_text;
+
   // Containers of these servers that exist already belong to someone else (the engine is
   // shared); ours are the ones that appear.
-  std::set<std::string> before = ContainersOfTheProfile(**engine);
+  std::set<std::string> before = ContainersOfTheProfile(**engine, profile_name);
 
   const std::string everything_secret = RandomSecret("everything");
   const std::string fixture_secret = RandomSecret("fixture");
   testing::ChildResult r = testing::RunProgram(
       {modules + "/.bin/node", std::string(MCPGW_SOURCE_DIR) + "/tests/e2e/sdk-gateway-client.mjs",
-       MCPGW_BINARY, std::string(MCPGW_SOURCE_DIR) + "/tests/e2e/three-upstreams.yaml", modules,
-       GetParam()},
+       MCPGW_BINARY, profile_path, modules, GetParam()},
       "",
-      {"MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN=" + everything_secret,
+      {"MCPGW_ACCEPT_PROFILE_NAME=" + profile_name,
+       "MCPGW_SECRET_ACCEPT_EVERYTHING_TOKEN=" + everything_secret,
        "MCPGW_SECRET_ACCEPT_FIXTURE_TOKEN=" + fixture_secret,
        "XDG_CONFIG_HOME=" + ::testing::TempDir() + "/acceptance-config"});
 
@@ -360,7 +382,7 @@ TEST_P(Acceptance, TheSdkClientThroughMcpgwRunWithThreeUpstreams) {
   std::vector<std::string> left;
   do {
     left.clear();
-    for (const std::string& id : ContainersOfTheProfile(**engine)) {
+    for (const std::string& id : ContainersOfTheProfile(**engine, profile_name)) {
       if (before.count(id) == 0) {
         left.push_back(id);
       }
