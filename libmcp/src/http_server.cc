@@ -639,6 +639,10 @@ void Impl::Accept() {
       return;
     }
     if (!ec) {
+      // Answers are written whole: without this, the tail of a large one could wait for the
+      // client's delayed acknowledgement (Nagle's algorithm; up to 40 ms on Linux).
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       auto conn = std::make_shared<Connection>(self, std::move(socket));
       self->connections[conn.get()] = conn;
       conn->ReadRequest();
@@ -1221,8 +1225,16 @@ void Impl::Route(const std::shared_ptr<SessionState>& session, const std::string
     return;
   }
   // A response (or a batch of responses) goes to the stream of its request and may finish it.
-  Frame decoded = DecodeFrame(frame, {.allow_batch = true});
+  // Session marks its single answers, so only other frames (and the answer to initialize,
+  // whose version is read) are parsed to find what they answer.
   std::vector<RequestId> answered;
+  Frame decoded;
+  if (send_options.is_answer && send_options.related_request.has_value() &&
+      session->initialize_id != send_options.related_request) {
+    answered.push_back(*send_options.related_request);
+  } else {
+    decoded = DecodeFrame(frame, {.allow_batch = true});
+  }
   for (const FrameItem& item : decoded.items) {
     const auto* m = std::get_if<Message>(&item);
     if (m != nullptr && m->is_response() && m->id().has_value()) {

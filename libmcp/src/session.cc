@@ -416,40 +416,61 @@ void IncomingRequest::RespondError(const ErrorObject& error) {
 }
 
 void IncomingRequest::RespondWith(Message response) {
-  if (state_ == nullptr) {
+  std::shared_ptr<Session> session = Claim();
+  if (session == nullptr) {
     return;
+  }
+  if (!response.is_response() || response.id() != state_->id) {
+    response.SetId(state_->id);
+  }
+  session->Answer(state_->batch, state_->id, std::move(response));
+  Release(*session);
+}
+
+void IncomingRequest::RespondSerialized(absl::string_view result) {
+  std::shared_ptr<Session> session = Claim();
+  if (session == nullptr) {
+    return;
+  }
+  session->AnswerText(state_->batch, state_->id,
+                      absl::StrCat(R"({"jsonrpc":"2.0","id":)", state_->id.ToString(),
+                                   R"(,"result":)", result, "}"));
+  Release(*session);
+}
+
+std::shared_ptr<Session> IncomingRequest::Claim() {
+  if (state_ == nullptr) {
+    return nullptr;
   }
   {
     absl::MutexLock lock(&state_->mu);
     if (state_->answered) {
       spdlog::error("request {} ('{}') answered twice; the second answer is dropped",
                     state_->id.ToString(), state_->message.method());
-      return;
+      return nullptr;
     }
     state_->answered = true;
   }
   std::shared_ptr<Session> session = state_->session.lock();
   if (session == nullptr) {
-    return;
+    return nullptr;
   }
+  absl::MutexLock lock(&session->mu_);
+  auto it = session->incoming_.find(state_->id);
+  if (it == session->incoming_.end() || it->second != state_) {
+    return nullptr;  // cancelled by the peer, or the session closed: no answer may be sent
+  }
+  session->incoming_.erase(it);
+  ++session->answering_;  // a drained session waits until this answer is written
+  return session;
+}
+
+void IncomingRequest::Release(Session& session) {
   {
-    absl::MutexLock lock(&session->mu_);
-    auto it = session->incoming_.find(state_->id);
-    if (it == session->incoming_.end() || it->second != state_) {
-      return;  // cancelled by the peer, or the session closed: no answer may be sent
-    }
-    session->incoming_.erase(it);
-    ++session->answering_;  // a drained session waits until this answer is written
+    absl::MutexLock lock(&session.mu_);
+    --session.answering_;
   }
-  if (!response.is_response() || response.id() != state_->id) {
-    response.SetId(state_->id);
-  }
-  session->Answer(state_->batch, state_->id, std::move(response));
-  {
-    absl::MutexLock lock(&session->mu_);
-    --session->answering_;
-  }
-  session->FinishIfDrained();
+  session.FinishIfDrained();
 }
 
 std::shared_ptr<Session> IncomingRequest::session() const { return state_->session.lock(); }
@@ -934,7 +955,11 @@ void Session::FinishIfDrained() {
 
 void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response,
                      bool droppable) {
-  std::string text = response.Serialize();
+  AnswerText(batch, id, response.Serialize(), droppable, response.id().has_value());
+}
+
+void Session::AnswerText(const std::shared_ptr<Batch>& batch, const RequestId& id,
+                         std::string text, bool droppable, bool has_id) {
   if (text.size() > transport_->max_message_bytes()) {
     // Too large for the peer: say so instead of leaving the request unanswered.
     text = Message::Error(id, error_code::kInternalError,
@@ -954,7 +979,9 @@ void Session::Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, M
     return;
   }
   absl::Status s =
-      transport_->Send(text, SendOptions{.related_request = id, .droppable = droppable});
+      transport_->Send(text, SendOptions{.related_request = id,
+                                         .droppable = droppable,
+                                         .is_answer = has_id});
   if (!s.ok()) {
     spdlog::warn("{}: could not send the answer to request {}: {}", options_.name, id.ToString(),
                  s);

@@ -554,6 +554,42 @@ TEST_F(SessionTest, ForwardingKeepsUnknownFieldsBothWays) {
   EXPECT_EQ(seen->Serialize(), request);
 }
 
+TEST_F(SessionTest, ASerializedResultIsSentAsItIsUnderTheRequestsId) {
+  const std::string kept = R"({"tools":[{"name":"t","inputSchema":{"type":"object"}}]})";
+  session_->SetRequestHandler("kept", [&](IncomingRequest r) {
+    r.RespondSerialized(kept);
+    r.RespondSerialized(R"({"second":true})");  // answered already: dropped
+  });
+  session_->SetProtocolVersion(ProtocolVersion::k2025_03_26);  // batches allowed
+  Start();
+  // A string id that needs escaping keeps its JSON form.
+  EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":"a\"b\\c","method":"kept"})"),
+              ElementsAre(R"({"jsonrpc":"2.0","id":"a\"b\\c","result":)" + kept + "}"));
+  EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":-7,"method":"kept"})"),
+              ElementsAre(R"({"jsonrpc":"2.0","id":-7,"result":)" + kept + "}"));
+  // In a batch it is one element of the answer array.
+  std::vector<std::string> answers =
+      Exchange(R"([{"jsonrpc":"2.0","id":1,"method":"kept"},{"jsonrpc":"2.0","id":2,"method":"kept"}])");
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0], R"([{"jsonrpc":"2.0","id":1,"result":)" + kept +
+                            R"(},{"jsonrpc":"2.0","id":2,"result":)" + kept + "}]");
+  EXPECT_EQ(session_->incoming_in_flight(), 0u);
+}
+
+TEST_F(SessionTest, ASerializedResultToACancelledRequestIsNotSent) {
+  std::optional<IncomingRequest> held;
+  session_->SetRequestHandler("slow", [&](IncomingRequest r) { held = std::move(r); });
+  Start();
+  EXPECT_THAT(Exchange(R"({"jsonrpc":"2.0","id":5,"method":"slow"})"), IsEmpty());
+  ASSERT_TRUE(held.has_value());
+  EXPECT_THAT(
+      Exchange(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}})"),
+      IsEmpty());
+  held->RespondSerialized(R"({"late":true})");
+  executor_.RunAll();
+  EXPECT_THAT(peer_->Take(), IsEmpty());
+}
+
 TEST_F(SessionTest, PeerClosingFailsPendingRequestsAndCallsClosedCallback) {
   absl::Status closed_reason;
   session_->SetClosedCallback([&](absl::Status s) { closed_reason = s; });

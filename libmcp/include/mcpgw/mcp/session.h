@@ -145,6 +145,10 @@ class IncomingRequest {
   // RespondWith answers with a response received from elsewhere (a gateway's upstream): its
   // id is replaced by this request's id; everything else is sent unchanged.
   void RespondWith(Message response);
+  // RespondSerialized answers with a result kept as JSON text (an object), sent as it is
+  // without being parsed or copied into a document (a gateway's merged lists). The caller
+  // vouches that it is one valid JSON object.
+  void RespondSerialized(absl::string_view result);
 
   // The session this request arrived on (null once the session is gone).
   std::shared_ptr<Session> session() const;
@@ -152,6 +156,10 @@ class IncomingRequest {
  private:
   friend class Session;
   explicit IncomingRequest(std::shared_ptr<session_internal::InFlight> state);
+  // Claim marks the request answered and returns its session when the answer may be sent
+  // (null: answered already, cancelled, or the session is gone); Release follows the send.
+  std::shared_ptr<Session> Claim();
+  static void Release(Session& session);
 
   std::shared_ptr<session_internal::InFlight> state_;
 };
@@ -265,6 +273,9 @@ class Session final : public TransportSink, public std::enable_shared_from_this<
   // nobody waits for (errors with id null).
   void Answer(const std::shared_ptr<Batch>& batch, const RequestId& id, Message response,
               bool droppable = false);
+  // The same with the response already serialized (`has_id`: it carries `id`, not null).
+  void AnswerText(const std::shared_ptr<Batch>& batch, const RequestId& id, std::string text,
+                  bool droppable = false, bool has_id = true);
   // Handles a frame that did not decode (warns, rate-limited; answers it when JSON-RPC says so).
   void HandleMalformed(absl::string_view text, const DecodeError& error,
                        const std::shared_ptr<Batch>& batch);

@@ -53,6 +53,9 @@ struct SendOptions {
   // notifications/message, and for error answers to unparsable input (id null); never for
   // requests, responses or other notifications, which always wait in the queue.
   bool droppable = false;
+  // The frame is one response (not a batch) to `related_request`, as Session marks its
+  // answers: a transport that routes answers by their id may do so without parsing the frame.
+  bool is_answer = false;
 };
 
 // What a transport reports about its outgoing side.
