@@ -723,6 +723,19 @@ struct Core : std::enable_shared_from_this<Core> {
   // re-initialization proceeds, the negotiated version is noted, batches are split.
   // With `reject_malformed`, text that is not JSON at all is not delivered: returns false.
   bool Incoming(absl::string_view text, SseStream* stream, bool reject_malformed = false) {
+    // The common case, an answer to one of the client's own requests, is passed on after
+    // reading only its id: the session decodes it (parsing a large answer twice doubled the
+    // client's cost).
+    if (std::optional<RequestId> id = PeekResponseId(text);
+        id.has_value() && *id != initialize_id && barrier_request != *id &&
+        !internal_requests.contains(*id)) {
+      if (stream != nullptr) {
+        stream->unanswered.erase(*id);
+      }
+      reinitializations = 0;
+      CallSink([&](TransportSink* s) { s->OnFrame(text); });
+      return true;
+    }
     Frame frame = DecodeFrame(text, {.allow_batch = true});
     if (reject_malformed && frame.items.size() == 1) {
       const auto* error = std::get_if<DecodeError>(&frame.items.front());

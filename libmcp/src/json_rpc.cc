@@ -5,6 +5,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/cord.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 
 namespace mcpgw::mcp {
 namespace {
@@ -349,6 +351,96 @@ absl::StatusOr<Message> DecodeMessage(absl::string_view text) {
     return JsonRpcErrorStatus(error->code, error->message);
   }
   return std::get<Message>(std::move(item));
+}
+
+namespace {
+
+// The SAX handler of PeekResponseId: follows the top level only, and ends the reading (returns
+// false) once an id and a result or error have been seen.
+class ResponseIdPeeker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ResponseIdPeeker> {
+ public:
+  bool Default() { return Value(std::nullopt, false); }
+  bool Int(int v) { return Value(RequestId(int64_t{v}), true); }
+  bool Uint(unsigned v) { return Value(RequestId(int64_t{v}), true); }
+  bool Int64(int64_t v) { return Value(RequestId(v), true); }
+  bool Uint64(uint64_t v) { return Value(RequestId::Unsigned(v), true); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return Value(RequestId(std::string(s, n)), true);
+  }
+  bool StartObject() { return Open(); }
+  bool StartArray() {
+    if (depth_ == 0) {
+      return false;  // a batch
+    }
+    return Open();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 1) {
+      absl::string_view key(s, n);
+      at_id_ = key == "id";
+      if (key == "result" || key == "error") {
+        payload_ = true;
+        if (id_.has_value()) {
+          done_ = true;
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+  bool done() const { return done_; }
+  bool payload() const { return payload_; }
+  const std::optional<RequestId>& id() const { return id_; }
+
+ private:
+  bool Value(std::optional<RequestId> v, bool valid) {
+    if (depth_ == 0) {
+      return false;  // not an object
+    }
+    if (depth_ == 1 && at_id_) {
+      at_id_ = false;
+      if (!valid) {
+        return false;  // a null, fractional or boolean id: left to the full decoding
+      }
+      id_ = std::move(v);
+    }
+    return true;
+  }
+  bool Open() {
+    if (depth_ == 1 && at_id_) {
+      return false;  // a structured id
+    }
+    ++depth_;
+    return true;
+  }
+  bool Close() {
+    --depth_;
+    return true;
+  }
+
+  int depth_ = 0;
+  bool at_id_ = false;
+  bool payload_ = false;
+  bool done_ = false;
+  std::optional<RequestId> id_;
+};
+
+}  // namespace
+
+std::optional<RequestId> PeekResponseId(absl::string_view text) {
+  ResponseIdPeeker peeker;
+  rapidjson::Reader reader;
+  rapidjson::MemoryStream bytes(text.data(), text.size());
+  rapidjson::ParseResult parsed =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(bytes,
+                                                                                        peeker);
+  if (peeker.done() || (parsed && peeker.payload())) {
+    return peeker.id();
+  }
+  return std::nullopt;
 }
 
 std::string EncodeBatch(const std::vector<Message>& messages) {

@@ -301,6 +301,35 @@ TEST(StatusMapping, CanonicalCodes) {
   EXPECT_EQ(JsonRpcCodeOf(absl::UnknownError("x")), -32603);
 }
 
+TEST(PeekResponseId, ReadsTheIdOfASingleResponseOnly) {
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":7,"result":{"tools":[]}})"), RequestId(7));
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":"a\"b","error":{"code":1,"message":"m"}})"),
+            RequestId("a\"b"));
+  // The id after the result, unknown members, an id beyond int64.
+  EXPECT_EQ(PeekResponseId(R"({"result":{"id":1,"x":[{"id":2}]},"v":{"id":3},"id":-4,"jsonrpc":"2.0"})"),
+            RequestId(-4));
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":18446744073709551615,"result":{}})"),
+            RequestId::Unsigned(std::numeric_limits<uint64_t>::max()));
+  // Once the id and the result are seen the rest is not read.
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":1,"result":{"cut)"), RequestId(1));
+
+  for (const char* other : {
+           R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})",     // a request
+           R"({"jsonrpc":"2.0","method":"notifications/progress"})",  // a notification
+           R"([{"jsonrpc":"2.0","id":1,"result":{}}])",                // a batch
+           R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"m"}})",
+           R"({"jsonrpc":"2.0","id":1.5,"result":{}})",
+           R"({"jsonrpc":"2.0","id":{"n":1},"result":{}})",
+           R"({"jsonrpc":"2.0","result":{},"id":1)",  // the id after the result, cut short
+           R"({"jsonrpc":"2.0","result":{}})",         // no id
+           R"("id")", "", "not json", "7"}) {
+    EXPECT_EQ(PeekResponseId(other), std::nullopt) << other;
+  }
+  // A result nested below the top level does not make a response.
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"result":1}})"),
+            std::nullopt);
+}
+
 TEST(DecodeMessage, ErrorCarriesCode) {
   EXPECT_THAT(DecodeMessage("{"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(JsonRpcCodeOf(DecodeMessage("{").status()), -32700);
