@@ -298,6 +298,16 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   std::optional<mcp::LoggingLevel> log_level ABSL_GUARDED_BY(mu);
   // Per server and kind: the cached list (nullopt: not fetched, or dropped).
   std::vector<std::array<std::optional<ItemList>, kKinds>> cache ABSL_GUARDED_BY(mu);
+  // Counts changes to what a merged list is made of (cached lists, enabled servers, the
+  // client's revision): a merged answer made at generation G stands while it is still G.
+  uint64_t lists_generation ABSL_GUARDED_BY(mu) = 0;
+  struct MergedList {
+    uint64_t generation = 0;
+    // The whole result object as JSON text, sent as it is (no copy into a document, no
+    // serialization per listing).
+    std::shared_ptr<const std::string> result;
+  };
+  std::array<std::optional<MergedList>, kKinds> merged ABSL_GUARDED_BY(mu);
   // Per server and kind: the last list it gave, kept when the cache is dropped, so that a
   // server that is restarting or backing off keeps its routes and exposed names.
   std::vector<std::array<std::optional<ItemList>, kKinds>> last_seen ABSL_GUARDED_BY(mu);
@@ -575,6 +585,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
       client_caps = caps;
       client_version = version;
+      ++lists_generation;
     }
     // The shared instances serve only clients that declared no client features: a server's
     // sampling, elicitation or roots request could not be routed back to its caller.
@@ -597,6 +608,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       if (!late) {
         borrowed = shared_ones;
         upstreams = made;
+        ++lists_generation;
         cache.assign(servers.size(), {});
         last_seen.assign(servers.size(), {});
         prefixed_uris.assign(servers.size(), {});
@@ -799,6 +811,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         return;
       }
       unconfirmed[server] = false;
+      ++lists_generation;
     }
     std::weak_ptr<Impl> weak = weak_from_this();
     FetchAll(kTools, server, std::move(up), [weak, server](absl::StatusOr<ItemList> got) {
@@ -820,6 +833,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         if (server < self->cache.size()) {
           self->cache[server][kTools] = *got;
           self->last_seen[server][kTools] = *got;
+          ++self->lists_generation;
         }
       }
       if (!same) {
@@ -862,6 +876,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     if (server < cache.size()) {
       cache[server][kind].reset();
     }
+    ++lists_generation;
   }
 
   void Notify(absl::string_view method, Json params) {
@@ -919,6 +934,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
           // Listed from its definitions without starting it; checked once it runs.
           state->lists[i] = *servers[i].tools;
           unconfirmed[i] = true;
+          ++lists_generation;
         } else {
           to_fetch.push_back(i);
         }
@@ -966,6 +982,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
           if (i < self->cache.size()) {
             self->cache[i][kind] = *got;
             self->last_seen[i][kind] = *got;
+            ++self->lists_generation;
           }
         }
         bool last;
@@ -1282,20 +1299,48 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   }
 
   void OnList(Kind kind, IncomingRequest request) {
+    // Nothing it is made of changed since the last merge, and every list is cached (nothing to
+    // fetch or start): the last merged answer stands. Its routes are those of that merge.
+    uint64_t generation;
+    std::shared_ptr<const std::string> kept;
+    {
+      absl::MutexLock lock(&mu);
+      generation = lists_generation;
+      bool all_cached = !upstreams.empty();
+      for (size_t i = 0; all_cached && i < upstreams.size(); ++i) {
+        all_cached = (i < enabled.size() && enabled[i] == 0) || cache[i][kind].has_value();
+      }
+      if (all_cached && merged[kind].has_value() && merged[kind]->generation == generation) {
+        kept = merged[kind]->result;
+      }
+    }
+    if (kept != nullptr) {
+      request.RespondSerialized(*kept);
+      return;
+    }
     auto held = std::make_shared<IncomingRequest>(std::move(request));
     std::weak_ptr<Impl> weak = weak_from_this();
-    Gather(kind, [weak, held, kind](std::vector<std::optional<ItemList>> lists) {
+    Gather(kind, [weak, held, kind, generation](std::vector<std::optional<ItemList>> lists) {
       auto self = weak.lock();
       if (self == nullptr) {
         held->Respond(absl::UnavailableError("the gateway is shutting down"));
         return;
       }
       Json result = Json::Object();
-      Json items = self->Merge(kind, lists);
-      result.Set(kListMember[kind], items);
-      held->Respond(std::move(result));
+      result.Set(kListMember[kind], self->Merge(kind, lists));
+      auto text = std::make_shared<const std::string>(result.Serialize());
+      {
+        // Kept under the generation read before the lists were gathered: a change since
+        // then makes it stale at once.
+        absl::MutexLock lock(&self->mu);
+        if (!self->merged[kind].has_value() || self->merged[kind]->generation <= generation) {
+          self->merged[kind] = MergedList{.generation = generation, .result = text};
+        }
+      }
+      held->RespondSerialized(*text);
     });
   }
+
 
   // --- Routing ----------------------------------------------------------------------------
 
@@ -1698,6 +1743,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         return absl::OkStatus();
       }
       enabled[i] = on ? 1 : 0;
+      ++lists_generation;
       running = !upstreams.empty() && !shut_down;
       if (running) {
         old = upstreams[i];
@@ -1729,6 +1775,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         absl::MutexLock lock(&mu);
         if (!shut_down && upstreams[i] == old) {
           upstreams[i] = fresh;
+          ++lists_generation;
           retired_upstreams.push_back(old);
           replaced = true;
         }

@@ -304,6 +304,67 @@ TEST_F(InProcessGatewayTest, InProcessServersAreMergedAndRouted) {
   }
 }
 
+// A repeated listing is answered with the gateway's last merge while nothing it is made of
+// changed; each change — a server's own list, a name clash appearing and going, a server
+// disabled and enabled — makes it stale. Each state is listed twice: the second listing is the
+// one answered from the merge.
+TEST_F(InProcessGatewayTest, ARepeatedListingStandsOnlyUntilWhatItIsMadeOfChanges) {
+  GatewayServer calc = InProcess("calc");
+  GatewayServer text = InProcess("text");
+  std::shared_ptr<mcp::Server> calc_server = calc.server;
+  std::shared_ptr<mcp::Server> text_server = text.server;
+  std::vector<GatewayServer> servers;
+  servers.push_back(std::move(calc));
+  servers.push_back(std::move(text));
+  Connect(std::move(servers));
+  auto listed_twice = [this](const auto& matcher) {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_THAT(ToolNames(), matcher) << "listing " << i + 1;
+    }
+  };
+  auto add = [](mcp::Server& server, const std::string& tool, const std::string& who) {
+    return server.AddSyncTool(
+        SimpleTool(tool),
+        [who](const mcp::Json& args, mcp::RequestContext&) -> absl::StatusOr<mcp::CallToolResult> {
+          return mcp::TextResult(who + " new: " + TextArg(args));
+        });
+  };
+  listed_twice(UnorderedElementsAre("calc_tool", "calc__echo", "text_tool", "text__echo"));
+
+  int changed = tools_changed_.Get();
+  ASSERT_THAT(add(*calc_server, "fresh", "calc"), IsOk());
+  ASSERT_TRUE(tools_changed_.WaitFor(changed + 1));
+  listed_twice(
+      UnorderedElementsAre("calc_tool", "calc__echo", "text_tool", "text__echo", "fresh"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(mcp::CallToolResult r, Call("fresh", R"({"text":"a"})"));
+  EXPECT_EQ(TextOf(r), "calc new: a");
+
+  changed = tools_changed_.Get();
+  ASSERT_THAT(add(*text_server, "fresh", "text"), IsOk());
+  ASSERT_TRUE(tools_changed_.WaitFor(changed + 1));
+  listed_twice(UnorderedElementsAre("calc_tool", "calc__echo", "text_tool", "text__echo",
+                                    "calc__fresh", "text__fresh"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("text__fresh", R"({"text":"b"})"));
+  EXPECT_EQ(TextOf(r), "text new: b");
+
+  changed = tools_changed_.Get();
+  ASSERT_TRUE(text_server->RemoveTool("fresh"));
+  ASSERT_TRUE(tools_changed_.WaitFor(changed + 1));
+  listed_twice(
+      UnorderedElementsAre("calc_tool", "calc__echo", "text_tool", "text__echo", "fresh"));
+
+  ASSERT_THAT(gateway_->SetServerEnabled("text", false), IsOk());
+  listed_twice(UnorderedElementsAre("calc_tool", "echo", "fresh"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("echo", R"({"text":"c"})"));
+  EXPECT_EQ(TextOf(r), "calc echoes c");
+
+  ASSERT_THAT(gateway_->SetServerEnabled("text", true), IsOk());
+  listed_twice(
+      UnorderedElementsAre("calc_tool", "calc__echo", "text_tool", "text__echo", "fresh"));
+  MCPGW_ASSERT_OK_AND_ASSIGN(r, Call("text__echo", R"({"text":"d"})"));
+  EXPECT_EQ(TextOf(r), "text echoes d");
+}
+
 // The built-in server among the others.
 class BuiltinServerTest : public InProcessGatewayTest {};
 
