@@ -185,17 +185,34 @@ std::string ErrorOf(const absl::StatusOr<mcp::CallToolResult>& result) {
   return error;
 }
 
-int64_t ItemsOf(const absl::StatusOr<mcp::CallToolResult>&) { return 0; }
-int64_t ItemsOf(const absl::StatusOr<std::vector<mcp::Tool>>& result) {
-  return result.ok() ? static_cast<int64_t>(result->size()) : 0;
+// A tools/list answer, checked and counted without being read into typed tools (a typed parse
+// of a large list costs the client more than the gateway spends answering it).
+struct ListAnswer {
+  int64_t items = 0;
+  std::string error;
+};
+
+ListAnswer ReadListAnswer(const absl::StatusOr<mcp::Message>& response) {
+  if (!response.ok()) {
+    return {.error = response.status().ToString()};
+  }
+  if (response->kind() == mcp::MessageKind::kErrorResponse) {
+    return {.error = absl::StrCat("tools/list failed: ", response->error().message)};
+  }
+  const mcp::JsonValue* result = response->result();
+  const mcp::JsonValue* tools = result != nullptr ? mcp::FindMember(*result, "tools") : nullptr;
+  if (tools == nullptr || !tools->IsArray()) {
+    return {.error = "tools/list answered without a tools array"};
+  }
+  if (tools->Empty()) {
+    return {.error = "tools/list answered an empty list"};
+  }
+  return {.items = static_cast<int64_t>(tools->Size())};
 }
 
-std::string ErrorOf(const absl::StatusOr<std::vector<mcp::Tool>>& result) {
-  if (!result.ok()) {
-    return result.status().ToString();
-  }
-  return result->empty() ? "tools/list answered an empty list" : "";
-}
+int64_t ItemsOf(const absl::StatusOr<mcp::CallToolResult>&) { return 0; }
+int64_t ItemsOf(const ListAnswer& answer) { return answer.items; }
+std::string ErrorOf(const ListAnswer& answer) { return answer.error; }
 
 template <typename Result>
 void OnAnswer(SessionState* s, SteadyClock::time_point sent, const Result& result) {
@@ -258,9 +275,12 @@ void IssueOne(SessionState* s) {
   const SteadyClock::time_point sent = SteadyClock::now();
   t_sending = s;
   if (run.options.method == LoadOptions::Method::kListTools) {
-    s->client->ListTools([s, sent](absl::StatusOr<std::vector<mcp::Tool>> result) {
-      OnAnswer(s, sent, result);
-    });
+    s->client->session().SendRequest(
+        mcp::method::kToolsList, mcp::Json(),
+        mcp::RequestOptions{.timeout = run.options.call_timeout},
+        [s, sent](absl::StatusOr<mcp::Message> response) {
+          OnAnswer(s, sent, ReadListAnswer(response));
+        });
   } else {
     s->client->CallTool(run.options.tool, run.options.arguments,
                         mcp::CallOptions{.timeout = run.options.call_timeout},

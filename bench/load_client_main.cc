@@ -9,6 +9,7 @@
 // HTTP transport on one shared HttpClientLoop thread; --pid names the process under test.
 // Exit status: 0 when every session was established and every call succeeded, 1 otherwise,
 // 2 for bad usage.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -365,5 +366,9 @@ int main(int argc, char** argv) {
   // As in mcpgw's main: no process-wide lock graph on every lock in release builds.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
+  // The client keeps the memory it used: a large answer (a long tools/list) is parsed into
+  // pages it already has instead of pages mapped, zeroed and unmapped for every answer.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   return mcpgw::bench::Main(argc, argv);
 }
