@@ -176,6 +176,13 @@ class Bench:
     def fixture_cmd(self, extra=()):
         return [self.fixture, *extra]
 
+    def command_flags(self, n, extra=()):
+        """mcpgw run's flags for n fixture servers, fx0 … fx(n-1)."""
+        flags = []
+        for i in range(n):
+            flags += ["--command", f"fx{i}={shlex.join(self.fixture_cmd(extra))}"]
+        return flags
+
     def stdio_target(self, path, fixture_extra=()):
         if path == "direct":
             return ["--stdio", "--", *self.fixture_cmd(fixture_extra)]
@@ -345,17 +352,13 @@ class Bench:
         rows = []
 
         def mcpgw_stdio(n, connect):
-            cmds = []
-            for i in range(n):
-                cmds += ["--command", f"fx{i}={shlex.quote(self.fixture)}"]
+            cmds = self.command_flags(n)
             r = self.run_load(["--stdio", "--", self.mcpgw, "run", "--log-level", "warn", *cmds],
                               method="tools/list", calls=1 if connect else 0)
             return r["target"]["rss_end_kib"]
 
         def mcpgw_http(n, connect):
-            cmds = []
-            for i in range(n):
-                cmds += ["--command", f"fx{i}={shlex.quote(self.fixture)}"]
+            cmds = self.command_flags(n)
             server = Server("mcpgw", [self.mcpgw, "run", "--transport", "http", "--port", "0",
                                       "--log-level", "warn", *cmds], self.env,
                             url_pattern=r"listening on (http://\S+)")
@@ -410,15 +413,11 @@ class Bench:
 
         def measure(path, servers):
             if path == "mcpgw (stdio)":
-                cmds = []
-                for i in range(servers):
-                    cmds += ["--command", f"fx{i}={shlex.join(self.fixture_cmd(extra))}"]
+                cmds = self.command_flags(servers, extra)
                 return self.run_load(["--stdio", "--", self.mcpgw, "run", "--log-level", "warn",
                                       *cmds], method="tools/list", calls=calls)
             if path == "mcpgw (HTTP)":
-                cmds = []
-                for i in range(servers):
-                    cmds += ["--command", f"fx{i}={shlex.join(self.fixture_cmd(extra))}"]
+                cmds = self.command_flags(servers, extra)
                 server = Server(path, [self.mcpgw, "run", "--transport", "http", "--port", "0",
                                        "--log-level", "warn", *cmds], self.env,
                                 url_pattern=r"listening on (http://\S+)")
