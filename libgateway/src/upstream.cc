@@ -109,6 +109,7 @@ struct Upstream::Impl {
   base::TimerId start_timer ABSL_GUARDED_BY(mu) = 0;
   base::TimerId backoff_timer ABSL_GUARDED_BY(mu) = 0;
   absl::Time ready_at ABSL_GUARDED_BY(mu);
+  absl::Time start_at ABSL_GUARDED_BY(mu);  // when the running start began
   absl::Time retry_at ABSL_GUARDED_BY(mu);
   // Failures in a row (start failures, and exits within crash_window of the start).
   int failures ABSL_GUARDED_BY(mu) = 0;
@@ -194,6 +195,7 @@ struct Upstream::Impl {
   void NeedStart(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (!shut_down && Apply(Event::kNeed, fx)) {
       ++generation;
+      start_at = clock->Now();
       fx.start = true;
       fx.start_generation = generation;
       // From the start of Run: a runtime that hangs in Run is covered too.
@@ -333,12 +335,14 @@ struct Upstream::Impl {
     Effects fx;
     std::vector<LeaseCallback> ready;
     std::shared_ptr<mcp::Client> c;
+    absl::Duration took;
     {
       absl::MutexLock lock(&mu);
       if (gen != generation || !Apply(Event::kInitialized, fx)) {
         return;
       }
       ready_at = clock->Now();
+      took = ready_at - start_at;
       fx.cancel_timers.push_back(std::exchange(start_timer, 0));
       ready.swap(waiting);
       leases += static_cast<int>(ready.size());
@@ -347,7 +351,8 @@ struct Upstream::Impl {
     }
     spdlog::log(config.idle_timeout > absl::ZeroDuration() ? spdlog::level::info
                                                            : spdlog::level::debug,
-                "upstream {}: ready", config.name);
+                "upstream {}: ready in {:.1f} ms (started and initialized)", config.name,
+                absl::ToDoubleMilliseconds(took));
     fx.Run(*this);
     std::shared_ptr<Upstream> up = self.lock();
     for (LeaseCallback& done : ready) {
