@@ -448,6 +448,7 @@ struct HttpClientLoop::Impl {
 
   CURLM* multi = nullptr;
   std::thread thread;
+  std::atomic<std::thread::id> loop_thread{};  // set by Run, on that thread
 
   absl::Mutex mu;
   std::deque<absl::AnyInvocable<void() &&>> posted ABSL_GUARDED_BY(mu);
@@ -490,7 +491,12 @@ struct HttpClientLoop::Impl {
       absl::MutexLock lock(&mu);
       posted.push_back(std::move(fn));
     }
-    Curl().multi_wakeup(multi);
+    // The loop itself runs what is posted before it polls again: waking it from its own
+    // thread (an answer's handler sending the next request) would only cost a write to its
+    // wake-up socket and an extra turn.
+    if (loop_thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+      Curl().multi_wakeup(multi);
+    }
   }
 
   uint64_t AddTimer(absl::Duration delay, absl::AnyInvocable<void() &&> fn) {
@@ -1612,6 +1618,7 @@ void HttpClientLoop::Impl::Shutdown() {
 }
 
 void HttpClientLoop::Impl::Run() noexcept {
+  loop_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::optional<absl::Time> stop_by;
   while (true) {
     RunPosted();
