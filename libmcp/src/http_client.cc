@@ -729,9 +729,10 @@ struct Core : std::enable_shared_from_this<Core> {
   // re-initialization proceeds, the negotiated version is noted, batches are split.
   // With `reject_malformed`, text that is not JSON at all is not delivered: returns false.
   bool Incoming(absl::string_view text, SseStream* stream, bool reject_malformed = false) {
-    // The common case, an answer to one of the client's own requests, is passed on after
-    // reading only its id: the session decodes it (parsing a large answer twice doubled the
-    // client's cost).
+    // The common case, an answer to one of the client's own requests (not initialize, the
+    // barrier or one of the transport's own), is passed on after a SAX read for its id, without
+    // a document: the session decodes it (decoding a large answer twice doubled the client's
+    // cost). What PeekResponseId does not take (malformed text included) goes the long way.
     if (std::optional<RequestId> id = PeekResponseId(text);
         id.has_value() && *id != initialize_id && barrier_request != *id &&
         !internal_requests.contains(*id)) {

@@ -355,63 +355,55 @@ absl::StatusOr<Message> DecodeMessage(absl::string_view text) {
 
 namespace {
 
-// The SAX handler of PeekResponseId: follows the top level only, and ends the reading (returns
-// false) once an id and a result or error have been seen.
+// The SAX handler of PeekResponseId: reads the whole text (so that what it accepts is well-formed
+// JSON within the decoder's depth limit) and notes the top-level id and members; any doubt ends
+// the reading (returns false), which leaves the text to the full decoding.
 class ResponseIdPeeker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ResponseIdPeeker> {
  public:
-  bool Default() { return Value(std::nullopt, false); }
-  bool Int(int v) { return Value(RequestId(int64_t{v}), true); }
-  bool Uint(unsigned v) { return Value(RequestId(int64_t{v}), true); }
-  bool Int64(int64_t v) { return Value(RequestId(v), true); }
-  bool Uint64(uint64_t v) { return Value(RequestId::Unsigned(v), true); }
+  bool Default() { return Scalar(); }  // null, bool, double: never an id
+  bool Int(int v) { return IdSlot() ? SetId(RequestId(int64_t{v})) : Scalar(); }
+  bool Uint(unsigned v) { return IdSlot() ? SetId(RequestId(int64_t{v})) : Scalar(); }
+  bool Int64(int64_t v) { return IdSlot() ? SetId(RequestId(v)) : Scalar(); }
+  bool Uint64(uint64_t v) { return IdSlot() ? SetId(RequestId::Unsigned(v)) : Scalar(); }
   bool String(const char* s, rapidjson::SizeType n, bool) {
-    return Value(RequestId(std::string(s, n)), true);
+    return IdSlot() ? SetId(RequestId(std::string(s, n))) : Scalar();
   }
   bool StartObject() { return Open(); }
-  bool StartArray() {
-    if (depth_ == 0) {
-      return false;  // a batch
-    }
-    return Open();
-  }
+  bool StartArray() { return depth_ > 0 && Open(); }  // a batch at the top
   bool Key(const char* s, rapidjson::SizeType n, bool) {
     if (depth_ == 1) {
       absl::string_view key(s, n);
       at_id_ = key == "id";
-      if (key == "result" || key == "error") {
-        payload_ = true;
-        if (id_.has_value()) {
-          done_ = true;
-          return false;
-        }
+      if (at_id_ && id_.has_value()) {
+        return false;  // two ids
       }
+      if (key == "method") {
+        return false;  // a request or a notification (or invalid): not an answer
+      }
+      payload_ = payload_ || key == "result" || key == "error";
     }
     return true;
   }
   bool EndObject(rapidjson::SizeType) { return Close(); }
   bool EndArray(rapidjson::SizeType) { return Close(); }
 
-  bool done() const { return done_; }
-  bool payload() const { return payload_; }
-  const std::optional<RequestId>& id() const { return id_; }
+  std::optional<RequestId> answer_id() const {
+    return payload_ ? id_ : std::nullopt;
+  }
 
  private:
-  bool Value(std::optional<RequestId> v, bool valid) {
-    if (depth_ == 0) {
-      return false;  // not an object
-    }
-    if (depth_ == 1 && at_id_) {
-      at_id_ = false;
-      if (!valid) {
-        return false;  // a null, fractional or boolean id: left to the full decoding
-      }
-      id_ = std::move(v);
-    }
+  bool IdSlot() const { return depth_ == 1 && at_id_; }
+  bool SetId(RequestId id) {
+    at_id_ = false;
+    id_ = std::move(id);
     return true;
   }
+  // A value that is not an id: at the top it is not an object; in the id's place it is a
+  // null, fractional or boolean id.
+  bool Scalar() const { return depth_ > 0 && !IdSlot(); }
   bool Open() {
-    if (depth_ == 1 && at_id_) {
-      return false;  // a structured id
+    if (IdSlot() || depth_ >= static_cast<int>(kDefaultMaxJsonDepth)) {
+      return false;  // a structured id, or deeper than the decoder accepts
     }
     ++depth_;
     return true;
@@ -424,7 +416,6 @@ class ResponseIdPeeker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
   int depth_ = 0;
   bool at_id_ = false;
   bool payload_ = false;
-  bool done_ = false;
   std::optional<RequestId> id_;
 };
 
@@ -434,13 +425,11 @@ std::optional<RequestId> PeekResponseId(absl::string_view text) {
   ResponseIdPeeker peeker;
   rapidjson::Reader reader;
   rapidjson::MemoryStream bytes(text.data(), text.size());
-  rapidjson::ParseResult parsed =
-      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(bytes,
-                                                                                        peeker);
-  if (peeker.done() || (parsed && peeker.payload())) {
-    return peeker.id();
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  if (!reader.Parse<kFlags>(bytes, peeker)) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return peeker.answer_id();
 }
 
 std::string EncodeBatch(const std::vector<Message>& messages) {

@@ -310,8 +310,21 @@ TEST(PeekResponseId, ReadsTheIdOfASingleResponseOnly) {
             RequestId(-4));
   EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":18446744073709551615,"result":{}})"),
             RequestId::Unsigned(std::numeric_limits<uint64_t>::max()));
-  // Once the id and the result are seen the rest is not read.
-  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":1,"result":{"cut)"), RequestId(1));
+  // Text the decoder would refuse is never taken for an answer: cut short, trailing bytes,
+  // invalid UTF-8, nested deeper than the decoder's limit.
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":1,"result":{"cut)"), std::nullopt);
+  EXPECT_EQ(PeekResponseId(R"({"jsonrpc":"2.0","id":1,"result":{}} x)"), std::nullopt);
+  EXPECT_EQ(PeekResponseId("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"t\":\"\xff\"}}"),
+            std::nullopt);
+  std::string deep = R"({"jsonrpc":"2.0","id":1,"result":)";
+  for (size_t i = 1; i < kDefaultMaxJsonDepth; ++i) {
+    deep += "[";
+  }
+  std::string closing(kDefaultMaxJsonDepth - 1, ']');
+  EXPECT_EQ(PeekResponseId(deep + closing + "}"), RequestId(1));  // exactly at the limit
+  EXPECT_EQ(PeekResponseId(deep + "[" + closing + "]}"), std::nullopt);
+  EXPECT_TRUE(DecodeMessage(deep + closing + "}").ok());
+  EXPECT_FALSE(DecodeMessage(deep + "[" + closing + "]}").ok());
 
   for (const char* other : {
            R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})",     // a request
@@ -320,8 +333,9 @@ TEST(PeekResponseId, ReadsTheIdOfASingleResponseOnly) {
            R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"m"}})",
            R"({"jsonrpc":"2.0","id":1.5,"result":{}})",
            R"({"jsonrpc":"2.0","id":{"n":1},"result":{}})",
-           R"({"jsonrpc":"2.0","result":{},"id":1)",  // the id after the result, cut short
            R"({"jsonrpc":"2.0","result":{}})",         // no id
+           R"({"jsonrpc":"2.0","id":1,"method":"m","result":{}})",  // a method: not an answer
+           R"({"jsonrpc":"2.0","id":1,"id":2,"result":{}})",        // two ids
            R"("id")", "", "not json", "7"}) {
     EXPECT_EQ(PeekResponseId(other), std::nullopt) << other;
   }

@@ -191,10 +191,11 @@ Frame DecodeFrame(absl::string_view text, const DecodeOptions& options = {});
 absl::StatusOr<Message> DecodeMessage(absl::string_view text);
 
 // PeekResponseId reads the id of a single response (a JSON object with a top-level `result`
-// or `error` and an integer or string `id`) without building a document: for transports that
-// route answers by id before the session decodes them. nullopt for anything else (requests,
-// notifications, batches, text that is not such an object). It stops reading once both are
-// found, so the rest of the text is not checked: the session's own decoding does that.
+// or `error`, an integer or string `id` and no `method`) without building a document: for
+// transports that route answers by id before the session decodes them. nullopt for anything
+// else: requests, notifications, batches, text that is not well-formed JSON or nests deeper
+// than kDefaultMaxJsonDepth (what DecodeFrame would refuse is never taken for an answer).
+// The members' values are not checked beyond that: the session's own decoding does.
 std::optional<RequestId> PeekResponseId(absl::string_view text);
 
 // EncodeBatch serializes messages as one JSON array.
