@@ -308,6 +308,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
     std::shared_ptr<const std::string> result;
   };
   std::array<std::optional<MergedList>, kKinds> merged ABSL_GUARDED_BY(mu);
+  // The generation the routes of each kind were merged at: a merge that gathered before a
+  // later one does not replace its routes.
+  std::array<uint64_t, kKinds> routes_generation ABSL_GUARDED_BY(mu) = {};
   // Per server and kind: the last list it gave, kept when the cache is dropped, so that a
   // server that is restarting or backing off keeps its routes and exposed names.
   std::vector<std::array<std::optional<ItemList>, kKinds>> last_seen ABSL_GUARDED_BY(mu);
@@ -1074,7 +1077,13 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
   }
 
   // Merge builds the exposed list of `kind` from the servers' lists and records the routes.
-  Json Merge(Kind kind, const std::vector<std::optional<ItemList>>& lists) {
+  uint64_t ListsGeneration() {
+    absl::MutexLock lock(&mu);
+    return lists_generation;
+  }
+
+  // `generation`: lists_generation read before `lists` were gathered.
+  Json Merge(Kind kind, const std::vector<std::optional<ItemList>>& lists, uint64_t generation) {
     // Disabled servers are left out (a last-seen list may have filled them in).
     std::vector<char> on;
     {
@@ -1167,6 +1176,10 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       }
     }
     absl::MutexLock lock(&mu);
+    if (generation < routes_generation[kind]) {
+      return out;  // a later merge's routes stand
+    }
+    routes_generation[kind] = generation;
     if (kind == kTemplates) {
       templates = std::move(new_templates);
     } else if (kind == kResources) {
@@ -1327,13 +1340,14 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
         return;
       }
       Json result = Json::Object();
-      result.Set(kListMember[kind], self->Merge(kind, lists));
+      result.Set(kListMember[kind], self->Merge(kind, lists, generation));
       auto text = std::make_shared<const std::string>(result.Serialize());
       {
         // Kept under the generation read before the lists were gathered: a change since
         // then makes it stale at once.
+        // Kept only while the routes in place are those of this generation's merge.
         absl::MutexLock lock(&self->mu);
-        if (!self->merged[kind].has_value() || self->merged[kind]->generation <= generation) {
+        if (self->routes_generation[kind] == generation) {
           self->merged[kind] = MergedList{.generation = generation, .result = text};
         }
       }
@@ -1353,27 +1367,28 @@ struct Gateway::Impl : std::enable_shared_from_this<Gateway::Impl> {
       return;
     }
     std::weak_ptr<Impl> weak = weak_from_this();
-    auto relist = [weak, kind, key = std::move(key),
-                   done = std::move(done)](std::vector<std::optional<ItemList>> lists) mutable {
+    auto relist = [weak, kind, key = std::move(key), done = std::move(done),
+                   generation = ListsGeneration()](std::vector<std::optional<ItemList>> lists) mutable {
       auto self = weak.lock();
       if (self == nullptr) {
         std::move(done)(std::nullopt);
         return;
       }
-      self->Merge(kind, lists);
+      self->Merge(kind, lists, generation);
       if (kind != kResources) {
         std::move(done)(self->FindRoute(kind, key));
         return;
       }
       // Resources: the URI list, then the templates.
-      self->Gather(kTemplates, [weak, key = std::move(key), done = std::move(done)](
+      self->Gather(kTemplates, [weak, key = std::move(key), done = std::move(done),
+                                generation = self->ListsGeneration()](
                                    std::vector<std::optional<ItemList>> tlists) mutable {
         auto me = weak.lock();
         if (me == nullptr) {
           std::move(done)(std::nullopt);
           return;
         }
-        me->Merge(kTemplates, tlists);
+        me->Merge(kTemplates, tlists, generation);
         std::move(done)(me->FindRoute(kResources, key));
       });
     };

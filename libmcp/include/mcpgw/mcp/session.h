@@ -147,7 +147,8 @@ class IncomingRequest {
   void RespondWith(Message response);
   // RespondSerialized answers with a result kept as JSON text (an object), sent as it is
   // without being parsed or copied into a document (a gateway's merged lists). The caller
-  // vouches that it is one valid JSON object.
+  // vouches that it is one valid JSON object in compact form (no raw newline: line
+  // transports refuse those, and the request would then go unanswered).
   void RespondSerialized(absl::string_view result);
 
   // The session this request arrived on (null once the session is gone).
