@@ -420,6 +420,12 @@ class Bench:
             return max(took) if took else None
 
         def measure(path, servers):
+            report = measure_listing(path, servers)
+            if report["listed_items"] != servers * 20:
+                raise BenchError(f"listed {report['listed_items']} tools of {servers * 20}")
+            return report
+
+        def measure_listing(path, servers):
             if path == "mcpgw (stdio)":
                 cmds = self.command_flags(servers, extra)
                 with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
@@ -452,7 +458,7 @@ class Bench:
                                  lambda p: measure(p, servers))
             for p, reports in res.items():
                 rows.append({
-                    "path": p, "servers": servers, "tools": servers * 20,
+                    "path": p, "servers": servers, "tools": reports[0]["listed_items"],
                     "first_ms": med(reports, "first_call_latency_us", "p50") / 1e3,
                     "cached_p50_ms": med(reports, "latency_us", "p50") / 1e3,
                     "cached_p99_ms": med(reports, "latency_us", "p99") / 1e3,

@@ -190,9 +190,11 @@ std::string ErrorOf(const absl::StatusOr<mcp::CallToolResult>& result) {
 struct ListAnswer {
   int64_t items = 0;
   std::string error;
+  std::optional<std::string> next_cursor;
 };
 
-ListAnswer ReadListAnswer(const absl::StatusOr<mcp::Message>& response) {
+// One page of tools/list: its tools counted, its nextCursor kept.
+ListAnswer ReadListPage(const absl::StatusOr<mcp::Message>& response) {
   if (!response.ok()) {
     return {.error = response.status().ToString()};
   }
@@ -204,10 +206,40 @@ ListAnswer ReadListAnswer(const absl::StatusOr<mcp::Message>& response) {
   if (tools == nullptr || !tools->IsArray()) {
     return {.error = "tools/list answered without a tools array"};
   }
-  if (tools->Empty()) {
-    return {.error = "tools/list answered an empty list"};
+  ListAnswer page{.items = static_cast<int64_t>(tools->Size())};
+  const mcp::JsonValue* cursor = mcp::FindMember(*result, "nextCursor");
+  if (cursor != nullptr && cursor->IsString()) {
+    page.next_cursor = std::string(mcp::AsStringView(*cursor));
   }
-  return {.items = static_cast<int64_t>(tools->Size())};
+  return page;
+}
+
+template <typename Result>
+void OnAnswer(SessionState* s, SteadyClock::time_point sent, const Result& result);
+
+// Lists every page (at most 1,000), then reports the whole listing as one answer.
+void ListAllPages(SessionState* s, SteadyClock::time_point sent,
+                  std::optional<std::string> cursor, int64_t items_before, int page) {
+  mcp::Json params;
+  if (cursor.has_value()) {
+    params = mcp::Json::Object();
+    params.Set("cursor", *cursor);
+  }
+  s->client->session().SendRequest(
+      mcp::method::kToolsList, std::move(params),
+      mcp::RequestOptions{.timeout = s->run->options.call_timeout},
+      [s, sent, items_before, page](absl::StatusOr<mcp::Message> response) {
+        ListAnswer got = ReadListPage(response);
+        got.items += items_before;
+        if (got.error.empty() && got.next_cursor.has_value() && page < 1000) {
+          ListAllPages(s, sent, got.next_cursor, got.items, page + 1);
+          return;
+        }
+        if (got.error.empty() && got.items == 0) {
+          got.error = "tools/list answered an empty list";
+        }
+        OnAnswer(s, sent, got);
+      });
 }
 
 int64_t ItemsOf(const absl::StatusOr<mcp::CallToolResult>&) { return 0; }
@@ -275,12 +307,7 @@ void IssueOne(SessionState* s) {
   const SteadyClock::time_point sent = SteadyClock::now();
   t_sending = s;
   if (run.options.method == LoadOptions::Method::kListTools) {
-    s->client->session().SendRequest(
-        mcp::method::kToolsList, mcp::Json(),
-        mcp::RequestOptions{.timeout = run.options.call_timeout},
-        [s, sent](absl::StatusOr<mcp::Message> response) {
-          OnAnswer(s, sent, ReadListAnswer(response));
-        });
+    ListAllPages(s, sent, std::nullopt, 0, 1);
   } else {
     s->client->CallTool(run.options.tool, run.options.arguments,
                         mcp::CallOptions{.timeout = run.options.call_timeout},
