@@ -533,6 +533,14 @@ TEST_F(DockerEngineTest, StopEndsARunningContainerGracefully) {
   MCPGW_ASSERT_OK_AND_ASSIGN(InstancePtr cat, engine_->Run(Spec(kCatImage)));
   EXPECT_THAT(cat->WaitForExit(absl::ZeroDuration()).status(),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // cat echoes a line first: its init (docker-init, podman's catatonit) runs and handles
+  // signals by then. A SIGTERM that came before that would be lost (PID 1 without a handler
+  // ignores it) and the stop would take the whole grace: a slow start under load did that.
+  base::ByteChannelPtr stdio = cat->TakeStdio();
+  Collector got;
+  ASSERT_THAT(stdio->Start(got.Callbacks()), IsOk());
+  ASSERT_THAT(stdio->Write({"up\n"}), IsOk());
+  ASSERT_TRUE(got.WaitFor("up\n", absl::Seconds(30))) << got.Out();
   absl::Time start = absl::Now();
   cat->Stop(absl::Seconds(20));
   cat->Stop(absl::Seconds(30));  // a later call may only shorten the grace
@@ -541,6 +549,7 @@ TEST_F(DockerEngineTest, StopEndsARunningContainerGracefully) {
   EXPECT_EQ(*end, ExitStatus::Killed(15));  // cat dies of SIGTERM, long before the grace ends
   EXPECT_LT(absl::Now() - start, absl::Seconds(15));
   cat->Stop(absl::ZeroDuration());  // after the end: nothing
+  stdio->Close();
 }
 
 TEST_F(DockerEngineTest, ListFindsContainersByLabel) {
